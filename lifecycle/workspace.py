@@ -1,0 +1,320 @@
+"""The workspace: named canonical tables on one backend, a DuckDB file by default.
+
+Reading and writing a DuckDB file from several processes at once (dashboard sessions, a notebook,
+a scheduled run) is done copy-on-write: readers attach the file read-only and keep reading the
+version they opened; a writer takes an exclusive lock file, copies the database, writes the copy,
+and atomically renames it over the original. A reader never sees a half-written file, two writers
+never lose each other's rows, and an interrupted write leaves the previous file intact. The cost
+is one file copy per write transaction: batch related writes in one :meth:`Workspace.writing`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import ibis
+import pandas as pd
+
+from lifecycle.schema import TABLES, validate
+
+__all__ = ["Workspace", "default_path"]
+
+_META, _QUALITY = "_meta", "_quality"
+_ENV = "LIFECYCLE_WORKSPACE"
+
+
+def default_path() -> Path:
+    """The workspace file to open when none is named.
+
+    The environment variable ``LIFECYCLE_WORKSPACE`` if set, else ``data/demo.duckdb`` in the
+    current folder or the nearest parent folder that has one.
+    """
+    if os.environ.get(_ENV):
+        return Path(os.environ[_ENV])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "data" / "demo.duckdb").exists():
+            return folder / "data" / "demo.duckdb"
+    return here / "data" / "demo.duckdb"
+
+
+class Workspace:
+    """Named canonical tables (DESIGN §2) on a DuckDB file or any ibis connection.
+
+    Open one with :meth:`open` (a DuckDB file), :meth:`connect` (any ibis backend) or
+    :meth:`demo` (build the demo data). Tables come back as lazy ibis tables; execute them with
+    ``.execute()`` or ``.to_pandas()``.
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> path = Path(tempfile.mkdtemp()) / "shop.duckdb"
+    >>> ws = Workspace.open(path, create=True, as_of="2024-12-31")
+    >>> repairs = ws.load("customers", pd.DataFrame({"customer_id": [7, 8],
+    ...                   "created_at": ["2024-03-01", "2024-05-02"]}))
+    >>> repairs.loc[repairs.rows > 0, ["column", "repair", "rows"]].to_dict("records")
+    [{'column': 'customer_id', 'repair': 'cast from int64 to text', 'rows': 2},
+     {'column': 'created_at', 'repair': 'cast from string to timestamp', 'rows': 2}]
+    >>> ws.table("customers").count().execute()
+    2
+    >>> ws.tables()
+    ['customers']
+    """
+
+    def __init__(self, con=None, *, path: Path | None = None):
+        self.path = None if path is None else Path(path).resolve()
+        self._con, self._stamp = con, None
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path=None, *, create: bool = False, as_of=None) -> Workspace:
+        """Open the DuckDB workspace file at ``path`` (default: :func:`default_path`).
+
+        ``create=True`` makes an empty workspace when the file does not exist; ``as_of``, when
+        given, is stored as the workspace's reference date.
+        """
+        path = Path(path) if path is not None else default_path()
+        if not path.exists() and not create:
+            raise FileNotFoundError(
+                f"no workspace at {path}: build the demo with `lifecycle demo --path {path}` "
+                "(or Workspace.demo(path)), or pass create=True for an empty one")
+        ws = cls(path=path)
+        if not path.exists() or as_of is not None:
+            with ws.writing() as con:
+                _ensure_meta(con)
+                if as_of is not None:
+                    _set_meta(con, as_of=str(pd.Timestamp(as_of)))
+        return ws
+
+    @classmethod
+    def connect(cls, con) -> Workspace:
+        """A workspace on an existing ibis connection (Postgres, Spark, an in-memory DuckDB)."""
+        ws = cls(con)
+        with ws.writing() as writer:
+            _ensure_meta(writer)
+        return ws
+
+    @classmethod
+    def demo(cls, path=None, *, n_customers: int = 50_000, years: float = 2.0,
+             random_state: int = 0, overwrite: bool = False, progress: bool = False
+             ) -> Workspace:
+        """Build (or reopen) the demo workspace of :mod:`lifecycle.synthetic` at ``path``.
+
+        An existing file is reopened as it is unless ``overwrite=True``.
+        """
+        from lifecycle import synthetic
+
+        path = Path(path) if path is not None else default_path()
+        if path.exists() and not overwrite:
+            return cls.open(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.unlink()
+        demo = synthetic.generate(n_customers, years=years, random_state=random_state,
+                                  progress=progress)
+        ws = cls(path=path)
+        with ws.writing() as con:
+            _ensure_meta(con)
+            _set_meta(con, as_of=str(demo.as_of), source="lifecycle.synthetic",
+                      n_customers=n_customers, random_state=random_state)
+            for kind, frame in demo.tables.items():
+                ws._load(con, kind, frame, as_of=demo.as_of, columns=None)
+            _store_truth(con, demo.truth)
+        return ws
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def con(self):
+        """The ibis connection to read from (for a file: the latest committed version)."""
+        if self.path is None:
+            return self._con
+        stamp = _stamp(self.path)
+        if self._con is None or stamp != self._stamp:
+            con = ibis.duckdb.connect()
+            con.raw_sql(f"ATTACH '{_quote(self.path)}' AS ws (READ_ONLY); USE ws")
+            self._con, self._stamp = con, stamp
+        return self._con
+
+    def tables(self) -> list[str]:
+        """The canonical and other user tables present (internal tables start with ``_``)."""
+        return sorted(t for t in self.con.list_tables() if not t.startswith("_"))
+
+    def table(self, name: str) -> ibis.Table:
+        """A table as a lazy ibis expression."""
+        if name not in self.con.list_tables():
+            raise KeyError(f"workspace {self} has no table {name!r}; it has: "
+                           f"{', '.join(self.tables()) or 'none'}")
+        return self.con.table(name)
+
+    @property
+    def as_of(self) -> pd.Timestamp | None:
+        """The workspace's reference date ("now" for its analyses), if one is set."""
+        value = self.meta().get("as_of")
+        return None if value is None else pd.Timestamp(value)
+
+    def meta(self) -> dict:
+        """Workspace metadata: reference date, where the data came from."""
+        rows = self.con.table(_META).execute()
+        return {k: json.loads(v) for k, v in zip(rows.key, rows.value, strict=True)}
+
+    def quality(self) -> pd.DataFrame:
+        """The data-quality report: every repair made while loading, counted per column."""
+        return self.con.table(_QUALITY).order_by(["table", "column"]).execute()
+
+    def truth(self):
+        """The generator's ground truth, for a demo workspace (:class:`synthetic.Truth`)."""
+        from lifecycle import synthetic
+
+        fields = {}
+        for name in synthetic.Truth.__dataclass_fields__:
+            if f"_truth_{name}" in self.con.list_tables():
+                fields[name] = self.con.table(f"_truth_{name}").execute()
+            else:
+                fields[name] = self.meta().get(f"truth.{name}")
+        return synthetic.Truth(**fields)
+
+    # -- writing ---------------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator:
+        """A write transaction: yields an ibis connection; all or nothing is committed.
+
+        For a DuckDB file the writes go to a private copy that atomically replaces the file when
+        the block ends without error; concurrent writers wait for each other (a lock file).
+        """
+        if self.path is None:
+            yield self._con
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if self.path.exists():
+                    shutil.copyfile(self.path, tmp)
+                con = ibis.duckdb.connect(tmp)
+                try:
+                    yield con
+                finally:
+                    con.disconnect()
+                _fsync(tmp)
+                os.replace(tmp, self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
+                Path(f"{tmp}.wal").unlink(missing_ok=True)
+
+    def load(self, kind: str, source, *, as_of=None, columns: Mapping[str, str] | None = None
+             ) -> pd.DataFrame:
+        """Validate a canonical table and store it, replacing any previous version.
+
+        Parameters
+        ----------
+        kind : str
+            Canonical table name (``customers``, ``transactions``, ...).
+        source : pandas.DataFrame, ibis.Table, or path
+            A frame, a table, or a CSV / Parquet file (or glob) that DuckDB reads directly.
+        as_of : timestamp-like, optional
+            No event may lie after it (default: the workspace's ``as_of``, else now).
+        columns : mapping, optional
+            Canonical column name to the source's column name.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The repairs made (``table, column, repair, rows``), also kept in :meth:`quality`.
+        """
+        as_of = as_of if as_of is not None else self.as_of
+        with self.writing() as con:
+            return self._load(con, kind, source, as_of=as_of, columns=columns)
+
+    def append(self, kind: str, frame: pd.DataFrame) -> int:
+        """Validate rows of a canonical table and append them (e.g. contact history).
+
+        Returns the number of rows appended. Keys must stay unique across old and new rows.
+        """
+        with self.writing() as con:
+            clean, _ = validate(frame, kind, as_of=None if kind == "contact_history" else
+                                self.as_of)
+            if kind not in con.list_tables():
+                con.create_table(kind, clean)
+            else:
+                old = con.table(kind)
+                validate(old.union(ibis.memtable(clean).select(old.columns)), kind)
+                con.insert(kind, clean[old.columns])
+            return len(clean)
+
+    def _load(self, con, kind, source, *, as_of, columns) -> pd.DataFrame:
+        if kind not in TABLES:
+            raise ValueError(f"unknown table kind {kind!r}; canonical tables: {', '.join(TABLES)}")
+        raw = _read(con, source)
+        clean, repairs = validate(raw, kind, as_of=as_of, columns=columns)
+        con.create_table(kind, clean, overwrite=True)
+        quality = con.table(_QUALITY)
+        con.create_table(_QUALITY, quality.filter(quality.table != kind), overwrite=True)
+        if len(repairs):
+            con.insert(_QUALITY, repairs.astype({"rows": "int64"}))
+        return repairs
+
+    def __repr__(self) -> str:
+        where = self.path if self.path is not None else type(self._con).__module__
+        return f"Workspace({where})"
+
+
+def _read(con, source):
+    if isinstance(source, (str, Path)):
+        path = str(source)
+        if path.endswith((".parquet", ".pq")):
+            return con.read_parquet(path)
+        if path.endswith((".csv", ".csv.gz", ".tsv")):
+            return con.read_csv(path)
+        raise ValueError(f"cannot tell the format of {path}: name a .csv or .parquet file")
+    return source
+
+
+def _ensure_meta(con) -> None:
+    tables = con.list_tables()
+    if _META not in tables:
+        con.create_table(_META, schema=ibis.schema({"key": "string", "value": "string"}))
+    if _QUALITY not in tables:
+        con.create_table(_QUALITY, schema=ibis.schema(
+            {"table": "string", "column": "string", "repair": "string", "rows": "int64"}))
+
+
+def _set_meta(con, **values) -> None:
+    meta = con.table(_META).execute()
+    meta = meta[~meta.key.isin(list(values))]
+    new = pd.DataFrame({"key": list(values), "value": [json.dumps(v) for v in values.values()]})
+    con.create_table(_META, pd.concat([meta, new], ignore_index=True), overwrite=True)
+
+
+def _store_truth(con, truth) -> None:
+    scalars = {}
+    for name, value in vars(truth).items():
+        if isinstance(value, pd.DataFrame):
+            con.create_table(f"_truth_{name}", value, overwrite=True)
+        else:
+            scalars[f"truth.{name}"] = value
+    _set_meta(con, **json.loads(json.dumps(scalars, default=str)))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_ino, st.st_mtime_ns
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")

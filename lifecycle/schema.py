@@ -27,7 +27,7 @@ __all__ = [
     "validate",
 ]
 
-_TZ_SUFFIX = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+_TZ_SUFFIX = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|UTC|[+-]\d{2}(:?\d{2})?)$"  # after a time
 _DTYPES = {"id": dt.string, "string": dt.string, "timestamp": dt.timestamp,
            "float": dt.float64, "bool": dt.boolean}
 
@@ -177,7 +177,8 @@ def validate(table, kind: str, *, as_of=None, columns: Mapping[str, str] | None 
     kind : str
         A canonical table name: one of ``TABLES``.
     as_of : timestamp-like, optional
-        No event timestamp may lie after it (default: now, UTC).
+        No event timestamp may lie after it (default: now, UTC). A date without a time of
+        day includes that whole day.
     columns : mapping, optional
         Canonical name to the caller's column name, for sources that name columns otherwise.
     allow_empty : bool
@@ -424,6 +425,12 @@ def _examples(table: ibis.Table, bad) -> pd.DataFrame:
     return out[["row", *[c for c in out.columns if c not in ("row", "_flag")]]]
 
 
+def _end_of(as_of: pd.Timestamp) -> pd.Timestamp:
+    """The first instant after ``as_of``: a date means the whole of that day."""
+    return as_of + pd.Timedelta(days=1) if as_of == as_of.normalize() else \
+        as_of + pd.Timedelta(microseconds=1)
+
+
 def _content_rules(spec: TableSpec, as_of: pd.Timestamp):
     """Yield ((column, rule), predicate-of-table) for the rules on clean, typed values."""
     for col in spec.columns:
@@ -436,8 +443,8 @@ def _content_rules(spec: TableSpec, as_of: pd.Timestamp):
         if col.nonnegative:
             yield (name, "negative value"), lambda t, n=name: t[n] < 0
         if col.past:
-            yield (name, f"timestamp after as_of {as_of:%Y-%m-%d %H:%M:%S}"), \
-                lambda t, n=name: t[n] > as_of
+            yield (name, f"timestamp after as_of {as_of}"), \
+                lambda t, n=name: t[n] >= _end_of(as_of)
         if col.choices:
             yield (name, f"value not one of {', '.join(col.choices)}"), \
                 lambda t, n=name, ch=col.choices: t[n].notnull() & ~t[n].isin(ch)

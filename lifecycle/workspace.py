@@ -22,7 +22,7 @@ from pathlib import Path
 import ibis
 import pandas as pd
 
-from lifecycle.schema import TABLES, validate
+from lifecycle.schema import TABLES, DataError, Problem, validate
 
 __all__ = ["Workspace", "default_path"]
 
@@ -143,8 +143,8 @@ class Workspace:
         return self._con
 
     def tables(self) -> list[str]:
-        """The canonical and other user tables present (internal tables start with ``_``)."""
-        return sorted(t for t in self.con.list_tables() if not t.startswith("_"))
+        """The tables present, without internal ones (``_meta``, ibis' temporary views)."""
+        return sorted(t for t in self.con.list_tables() if not t.startswith(("_", "ibis_")))
 
     def table(self, name: str) -> ibis.Table:
         """A table as a lazy ibis expression."""
@@ -239,14 +239,18 @@ class Workspace:
         Returns the number of rows appended. Keys must stay unique across old and new rows.
         """
         with self.writing() as con:
-            clean, _ = validate(frame, kind, as_of=None if kind == "contact_history" else
-                                self.as_of)
+            as_of = None if kind == "contact_history" else self.as_of
+            clean, _ = validate(frame, kind, as_of=as_of)
             if kind not in con.list_tables():
                 con.create_table(kind, clean)
-            else:
-                old = con.table(kind)
-                validate(old.union(ibis.memtable(clean).select(old.columns)), kind)
-                con.insert(kind, clean[old.columns])
+                return len(clean)
+            old, key = con.table(kind), list(TABLES[kind].key)
+            if key:
+                clash = old.select(key).join(ibis.memtable(clean[key]), key)
+                if n := clash.count().execute():
+                    raise DataError([Problem(kind, ", ".join(key), "duplicate key: already in "
+                                             "the workspace", n, clash.limit(5).execute())])
+            con.insert(kind, clean[list(old.columns)])
             return len(clean)
 
     def _load(self, con, kind, source, *, as_of, columns) -> pd.DataFrame:

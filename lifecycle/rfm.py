@@ -1,0 +1,293 @@
+"""Recency, frequency, monetary: scores, named segment maps, migration, concentration.
+
+Scores are 1-5 quantile scores with 5 best (recency reversed: the most recent buyers get 5).
+**Tie rule**: a customer's score is ``1 + floor(5 * share of customers strictly worse)``, so
+equal values always get equal scores and a large block of ties (say 60 % of customers bought
+once) shares one score; the next score up then skips the levels the block spans. With distinct
+values the scores are exact quintiles.
+
+Segment maps are data (a frame of score ranges), not code: :data:`RF_SEGMENTS` is the common
+ten-segment R×F map, :data:`RFM_SEGMENTS` a map that also uses M, and any user frame with the
+same columns works. :func:`check_segment_map` rejects maps that leave a score cell uncovered or
+cover it twice at the same priority.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from lifecycle._frames import finish, lazy, require
+
+__all__ = [
+    "RFM_SEGMENTS",
+    "RF_SEGMENTS",
+    "check_segment_map",
+    "concentration",
+    "concentration_summary",
+    "migration",
+    "rfm",
+    "score",
+    "segment",
+    "transition_matrix",
+]
+
+_SCORES = range(1, 6)
+
+RF_SEGMENTS = pd.DataFrame(
+    [("Champions", 5, 5, 4, 5), ("Loyal customers", 3, 4, 4, 5),
+     ("Potential loyalists", 4, 5, 2, 3), ("New customers", 5, 5, 1, 1),
+     ("Promising", 4, 4, 1, 1), ("Need attention", 3, 3, 3, 3),
+     ("About to sleep", 3, 3, 1, 2), ("Can't lose them", 1, 2, 5, 5),
+     ("At risk", 1, 2, 3, 4), ("Hibernating", 1, 2, 1, 2)],
+    columns=["segment", "r_min", "r_max", "f_min", "f_max"])
+"""The common R×F map: ten named segments covering each of the 25 R×F cells once."""
+
+RFM_SEGMENTS = pd.DataFrame(
+    [("Champions", 1, 4, 5, 4, 5, 4, 5), ("Big spenders slipping", 2, 1, 2, 1, 5, 4, 5),
+     ("Loyal", 3, 3, 5, 3, 5, 1, 5), ("New and promising", 4, 4, 5, 1, 2, 1, 5),
+     ("Lapsing", 5, 1, 2, 1, 5, 1, 3), ("Occasional", 6, 3, 3, 1, 2, 1, 5)],
+    columns=["segment", "priority", "r_min", "r_max", "f_min", "f_max", "m_min", "m_max"])
+"""A value-aware map on R, F and M; overlaps resolved by ``priority`` (1 wins)."""
+
+
+def rfm(transactions, *, as_of, monetary: str = "total", customer_col: str = "customer_id",
+        ts_col: str = "ts", amount_col: str = "amount"):
+    """Recency, frequency and monetary value per customer.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame or ibis.Table
+        Columns ``customer_col``, ``ts_col``, ``amount_col``. Rows after ``as_of`` are ignored.
+    as_of : timestamp-like
+        The reference date; recency counts days from the last purchase day to it.
+    monetary : {"total", "mean"}
+        Total spend or mean spend per purchase day.
+
+    Returns
+    -------
+    Same kind as the input: ``customer_id, recency, frequency, monetary`` with recency in
+    days, frequency in purchase days (days with positive net spend) and monetary net spend.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
+    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-10",
+    ...                                          "2024-01-05"]),
+    ...                    "amount": [10.0, 5.0, 20.0, 8.0]})
+    >>> rfm(tx, as_of="2024-01-31")
+      customer_id  recency  frequency  monetary
+    0           a       21          2      35.0
+    1           b       26          1       8.0
+    """
+    if monetary not in ("total", "mean"):
+        raise ValueError(f"monetary must be 'total' or 'mean', not {monetary!r}")
+    t, eager = lazy(transactions)
+    require(t, "transactions", [customer_col, ts_col, amount_col])
+    as_of = pd.Timestamp(as_of)
+    t = t.filter(t[ts_col] < as_of + pd.Timedelta(days=1))
+    days = (t.group_by(customer=t[customer_col], day=t[ts_col].date())
+            .aggregate(spend=t[amount_col].sum()).filter(ibis._.spend > 0))
+    per = days.group_by("customer").aggregate(
+        last=days.day.max(), frequency=days.count(), total=days.spend.sum())
+    out = per.select(
+        customer_id=per.customer,
+        recency=(ibis.literal(as_of.date()) - per.last).cast("int64"),
+        frequency=per.frequency,
+        monetary=per.total if monetary == "total" else per.total / per.frequency,
+    ).order_by("customer_id")
+    return finish(out, eager)
+
+
+def _quantile_score(col: ir.Column, *, higher_is_better: bool, bins: int = 5) -> ir.Column:
+    key = col if higher_is_better else col.desc()
+    worse = ibis.rank().over(order_by=key)  # rows strictly worse (min rank, 0-based)
+    n = col.count().over()
+    return ibis.least(bins, (worse * bins / n).floor().cast("int64") + 1)
+
+
+def score(table, *, recency_col: str = "recency", frequency_col: str = "frequency",
+          monetary_col: str = "monetary"):
+    """Add 1-5 scores ``r``, ``f``, ``m`` (5 best) to an :func:`rfm` table.
+
+    Equal values get equal scores (see the module's tie rule).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"customer_id": list("abcde"), "recency": [1, 5, 5, 9, 30],
+    ...                   "frequency": [4, 1, 1, 2, 1], "monetary": [90., 10, 20, 30, 40]})
+    >>> score(t)[["customer_id", "r", "f", "m"]]
+      customer_id  r  f  m
+    0           a  5  5  5
+    1           b  3  1  1
+    2           c  3  1  2
+    3           d  2  4  3
+    4           e  1  1  4
+    """
+    t, eager = lazy(table)
+    require(t, "rfm", [recency_col, frequency_col, monetary_col])
+    out = t.mutate(r=_quantile_score(t[recency_col], higher_is_better=False),
+                   f=_quantile_score(t[frequency_col], higher_is_better=True),
+                   m=_quantile_score(t[monetary_col], higher_is_better=True))
+    return finish(out.order_by(t.columns[0]), eager)
+
+
+def check_segment_map(segment_map: pd.DataFrame) -> pd.DataFrame:
+    """Validate a segment map and return it with a ``priority`` column.
+
+    A map has ``segment`` and ``r_min, r_max, f_min, f_max`` (and optionally ``m_min, m_max``
+    and ``priority``; lower priority wins where rules overlap). Every score cell must be
+    covered, and no cell by two rules of the same priority.
+
+    Examples
+    --------
+    >>> check_segment_map(RF_SEGMENTS).shape
+    (10, 6)
+    >>> check_segment_map(RF_SEGMENTS.iloc[1:])
+    Traceback (most recent call last):
+    ...
+    ValueError: segment map leaves 2 score cells uncovered, e.g. (r=5, f=4), (r=5, f=5)
+    """
+    dims = ["r", "f", "m"] if {"m_min", "m_max"} <= set(segment_map.columns) else ["r", "f"]
+    needed = ["segment", *[f"{d}_{e}" for d in dims for e in ("min", "max")]]
+    missing = [c for c in needed if c not in segment_map.columns]
+    if missing:
+        raise ValueError(f"segment map lacks columns {missing}")
+    rules = segment_map.assign(priority=segment_map.get("priority", 1)).reset_index(drop=True)
+    uncovered, clashes = [], []
+    for cell in itertools.product(_SCORES, repeat=len(dims)):
+        inside = np.logical_and.reduce([(rules[f"{d}_min"] <= v) & (v <= rules[f"{d}_max"])
+                                        for d, v in zip(dims, cell, strict=True)])
+        hits = rules[inside]
+        label = ", ".join(f"{d}={v}" for d, v in zip(dims, cell, strict=True))
+        if hits.empty:
+            uncovered.append(f"({label})")
+        elif (hits.priority == hits.priority.min()).sum() > 1:
+            top = hits[hits.priority == hits.priority.min()].segment
+            clashes.append(f"({label}): {' / '.join(top)}")
+    if uncovered:
+        raise ValueError(f"segment map leaves {len(uncovered)} score cells uncovered, e.g. "
+                         f"{', '.join(uncovered[:3])}")
+    if clashes:
+        raise ValueError(f"segment map is ambiguous in {len(clashes)} score cells, e.g. "
+                         f"{'; '.join(clashes[:3])}; give the rules different priorities")
+    return rules[[*needed, "priority"]]
+
+
+def segment(scores, segment_map: pd.DataFrame = RF_SEGMENTS, *, segment_col: str = "segment"):
+    """Name each customer's segment from its ``r``, ``f`` (and ``m``) scores.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"customer_id": ["a", "b", "c"], "r": [5, 1, 3], "f": [5, 1, 3]})
+    >>> segment(s).segment.tolist()
+    ['Champions', 'Hibernating', 'Need attention']
+    """
+    rules = check_segment_map(segment_map).sort_values("priority", kind="stable")
+    t, eager = lazy(scores)
+    dims = [d for d in ("r", "f", "m") if f"{d}_min" in rules.columns]
+    require(t, "scores", dims)
+    cases = ibis.cases(*[
+        (ibis.and_(*[t[d].between(int(rule[f"{d}_min"]), int(rule[f"{d}_max"])) for d in dims]),
+         rule["segment"]) for _, rule in rules.iterrows()])
+    return finish(t.mutate(**{segment_col: cases}), eager)
+
+
+def migration(transactions, *, start, end, segment_map: pd.DataFrame = RF_SEGMENTS,
+              customer_col: str = "customer_id", ts_col: str = "ts",
+              amount_col: str = "amount") -> pd.DataFrame:
+    """Each customer's segment at two dates (``"(not yet a customer)"`` before the first buy).
+
+    Returns a pandas frame ``customer_id, segment_start, segment_end``; scores at each date
+    rank customers among those who had bought by then.
+    """
+    cols = dict(customer_col=customer_col, ts_col=ts_col, amount_col=amount_col)
+    frames = []
+    for when, name in ((start, "segment_start"), (end, "segment_end")):
+        seg = segment(score(rfm(transactions, as_of=when, **cols)), segment_map)
+        seg = seg.execute() if isinstance(seg, ir.Table) else seg
+        frames.append(seg.set_index("customer_id")["segment"].rename(name))
+    out = pd.concat(frames, axis=1).fillna("(not yet a customer)")
+    return out.rename_axis("customer_id").reset_index()
+
+
+def transition_matrix(moves: pd.DataFrame, *, normalize: bool = False) -> pd.DataFrame:
+    """Counts (or row shares) of customers moving from ``segment_start`` to ``segment_end``.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"segment_start": ["A", "A", "B"], "segment_end": ["A", "B", "B"]})
+    >>> transition_matrix(m)
+    segment_end    A  B
+    segment_start
+    A              1  1
+    B              0  1
+    """
+    return pd.crosstab(moves.segment_start, moves.segment_end,
+                       normalize="index" if normalize else False)
+
+
+def concentration(transactions, *, as_of=None, value_col: str = "amount",
+                  customer_col: str = "customer_id", ts_col: str = "ts") -> pd.DataFrame:
+    """The concentration ("Lorenz") curve of a value over customers, largest first.
+
+    Net value per customer (revenue with ``value_col="amount"``, margin with ``"margin"``);
+    customers whose net is negative count as zero. Returns ``customer_id, value,
+    customer_share, value_share`` (cumulative shares, from the top customer down).
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({"customer_id": list("abcd"), "ts": pd.Timestamp("2024-01-01"),
+    ...                    "amount": [80.0, 10.0, 10.0, 0.0]})
+    >>> concentration(tx)[["customer_share", "value_share"]].values.tolist()
+    [[0.25, 0.8], [0.5, 0.9], [0.75, 1.0], [1.0, 1.0]]
+    """
+    t, _ = lazy(transactions)
+    require(t, "transactions", [customer_col, ts_col, value_col])
+    if as_of is not None:
+        t = t.filter(t[ts_col] < pd.Timestamp(as_of) + pd.Timedelta(days=1))
+    per = t.group_by(customer_id=t[customer_col]).aggregate(value=t[value_col].sum())
+    df = per.execute().assign(value=lambda d: d.value.clip(lower=0))
+    df = df.sort_values(["value", "customer_id"], ascending=[False, True], ignore_index=True)
+    total = df.value.sum()
+    return df.assign(customer_share=np.arange(1, len(df) + 1) / len(df),
+                     value_share=df.value.cumsum() / total if total > 0 else 0.0)
+
+
+def concentration_summary(curve: pd.DataFrame, *, tops=(0.01, 0.05, 0.1, 0.2, 0.5)
+                          ) -> pd.Series:
+    """Share of value from the top x % of customers, and the Gini coefficient.
+
+    Examples
+    --------
+    >>> curve = pd.DataFrame({"value": [80.0, 10, 10, 0]}).assign(
+    ...     customer_share=[.25, .5, .75, 1], value_share=[.8, .9, 1, 1])
+    >>> concentration_summary(curve, tops=(0.25,)).round(3).to_dict()
+    {'top 25%': 0.8, 'gini': 0.6}
+    """
+    out = {}
+    for top in tops:
+        k = max(1, int(np.ceil(top * len(curve))))
+        out[f"top {top:.0%}"] = float(curve.value_share.iloc[k - 1])
+    out["gini"] = gini(curve.value.to_numpy())
+    return pd.Series(out)
+
+
+def gini(values: np.ndarray) -> float:
+    """Gini coefficient of non-negative values (0 equal, towards 1 concentrated).
+
+    Examples
+    --------
+    >>> gini(np.array([1.0, 1.0, 1.0])), round(gini(np.array([0, 0, 0, 1.0])), 2)
+    (0.0, 0.75)
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    n, total = len(x), x.sum()
+    if n == 0 or total <= 0:
+        return 0.0
+    ranks = np.arange(1, n + 1)
+    return float((2 * (ranks * x).sum()) / (n * total) - (n + 1) / n)

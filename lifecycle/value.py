@@ -1,0 +1,248 @@
+"""What is a valuable customer: a weighted multi-criteria score a workshop can argue about.
+
+Eight criteria (brief B1), each measured per customer from the workspace tables:
+
+=================  ==========================================================  =========
+criterion          measure                                                     direction
+=================  ==========================================================  =========
+frequency          purchase days per year as a customer                        higher
+margin             gross margin per year as a customer                         higher
+acquisition_cost   what acquiring the customer cost                            lower
+service_contacts   service contacts and complaints per year as a customer      lower
+ideas              ideas and survey answers given                              higher
+tenure             years since the customer relationship began                 higher
+predicted_clv      BG/NBD + Gamma-Gamma lifetime value over the horizon        higher
+advocacy           latest NPS answer (promoter +1, passive 0, detractor -1)    higher
+                   plus referrals made
+=================  ==========================================================  =========
+
+Each measure is normalised to a percentile in [0, 1] among all customers (ties share a
+percentile; ``direction = -1`` flips it so that 1 is always good). The score is the weighted
+mean of the percentiles times 100. Weights, directions and the missing-data policy are rows of
+a criteria table (:data:`CRITERIA`), so a workshop edits data, not code.
+
+**Missing data** is explicit, per criterion (``missing`` column): a customer with no
+observation (no NPS answer nor referral, no acquisition cost on file, no CLV prediction, no
+margin data) gets ``"neutral"`` (percentile 0.5, the default), ``"worst"`` (0), or ``"skip"``
+(the criterion is left out of that customer's weighted mean). Counts that are genuinely zero
+(no service contacts, no ideas) are zeros, not missing.
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from lifecycle._frames import lazy, require
+
+__all__ = ["CRITERIA", "criteria", "rank_changes", "score", "top_n_change"]
+
+CRITERIA = pd.DataFrame(
+    [("frequency", "Buys often enough", 1.0, 1, "neutral"),
+     ("margin", "Buys the right products", 1.0, 1, "neutral"),
+     ("acquisition_cost", "Is not too expensive to acquire", 1.0, -1, "neutral"),
+     ("service_contacts", "Does not load customer service", 1.0, -1, "neutral"),
+     ("ideas", "Gives product-development ideas", 1.0, 1, "neutral"),
+     ("tenure", "Is loyal", 1.0, 1, "neutral"),
+     ("predicted_clv", "Will buy in the future too", 1.0, 1, "neutral"),
+     ("advocacy", "Speaks well of us", 1.0, 1, "neutral")],
+    columns=["criterion", "question", "weight", "direction", "missing"])
+"""The eight criteria with equal weights; copy and edit the ``weight`` column."""
+
+_MISSING = {"neutral": 0.5, "worst": 0.0}
+_DAY = pd.Timedelta(days=1)
+
+
+def criteria(customers, transactions, feedback, *, as_of, clv=None,
+             customer_col: str = "customer_id", clv_col: str = "clv") -> pd.DataFrame:
+    """Measure the eight criteria per customer (NaN where a customer has no observation).
+
+    Parameters
+    ----------
+    customers : DataFrame or ibis.Table
+        ``customer_id``, ``created_at``; ``acquisition_cost`` if known.
+    transactions : DataFrame or ibis.Table
+        ``customer_id``, ``ts``, ``amount``; ``margin`` if known.
+    feedback : DataFrame or ibis.Table
+        ``customer_id``, ``ts``, ``kind``, ``score`` (the NPS answer for kind ``nps``).
+    as_of : timestamp-like
+        Reference date; rows after it are ignored.
+    clv : DataFrame, optional
+        ``customer_id`` and ``clv_col`` (e.g. :func:`lifecycle.clv.customer_value`'s 12-month
+        value); without it ``predicted_clv`` is missing for everybody.
+
+    Returns
+    -------
+    pandas.DataFrame indexed by ``customer_id`` with one column per criterion.
+
+    Examples
+    --------
+    >>> customers = pd.DataFrame({"customer_id": ["a", "b"],
+    ...     "created_at": pd.to_datetime(["2023-01-01", "2024-01-01"]),
+    ...     "acquisition_cost": [20.0, None]})
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "ts": pd.to_datetime(
+    ...     ["2023-01-01", "2023-06-01", "2024-01-01"]), "amount": [100., 50, 80],
+    ...     "margin": [30., 10, 20]})
+    >>> fb = pd.DataFrame({"customer_id": ["a", "b"], "ts": pd.to_datetime(
+    ...     ["2024-02-01", "2024-03-01"]), "kind": ["nps", "service_contact"],
+    ...     "score": [10.0, None]})
+    >>> m = criteria(customers, tx, fb, as_of="2024-12-31")
+    >>> m[["frequency", "margin", "service_contacts", "tenure", "advocacy"]].round(2)
+                 frequency  margin  service_contacts  tenure  advocacy
+    customer_id
+    a                  1.0   19.99               0.0     2.0       1.0
+    b                  1.0   19.96               1.0     1.0       NaN
+    """
+    as_of = pd.Timestamp(as_of)
+    end = as_of + _DAY
+    c, _ = lazy(customers)
+    require(c, "customers", [customer_col, "created_at"])
+    c = c.filter(c.created_at < end)
+    base = c.select(customer_id=c[customer_col], created_at=c.created_at,
+                    acquisition_cost=c.acquisition_cost if "acquisition_cost" in c.columns
+                    else ibis.null("float64")).execute().set_index("customer_id")
+    years = ((end - base.created_at) / pd.Timedelta(days=365.25)).clip(lower=1 / 365.25)
+    out = pd.DataFrame(index=base.index)
+    buys = _purchases(transactions, end, customer_col)
+    out["frequency"] = buys.days.reindex(out.index).fillna(0) / years
+    out["margin"] = buys.margin.reindex(out.index) / years
+    out["acquisition_cost"] = base.acquisition_cost.astype(float)
+    said = _feedback(feedback, end, customer_col).reindex(out.index)
+    out["service_contacts"] = said.service.fillna(0) / years
+    out["ideas"] = said.ideas.fillna(0)
+    out["tenure"] = years
+    out["predicted_clv"] = (np.nan if clv is None else
+                            clv.set_index(customer_col)[clv_col].reindex(out.index))
+    out["advocacy"] = said.advocacy
+    return out
+
+
+def _purchases(transactions, end, customer_col) -> pd.DataFrame:
+    t, _ = lazy(transactions)
+    require(t, "transactions", [customer_col, "ts", "amount"])
+    t = t.filter(t.ts < end)
+    margin = t.margin if "margin" in t.columns else ibis.null("float64")
+    days = (t.group_by(customer_id=t[customer_col], day=t.ts.date())
+            .aggregate(spend=t.amount.sum(), margin=margin.sum()))
+    per = days.group_by("customer_id").aggregate(
+        days=(days.spend > 0).cast("int64").sum(), margin=days.margin.sum())
+    return per.execute().set_index("customer_id")
+
+
+def _feedback(feedback, end, customer_col) -> pd.DataFrame:
+    f, _ = lazy(feedback)
+    require(f, "feedback", [customer_col, "ts", "kind"])
+    f = f.filter(f.ts < end)
+    latest_nps = (f.filter(f.kind == "nps").mutate(
+        last=ibis.row_number().over(group_by=f[customer_col], order_by=ibis.desc(f.ts)))
+        .filter(ibis._.last == 0))
+    promoter = ibis.cases((latest_nps.score >= 9, 1), (latest_nps.score <= 6, -1), else_=0)
+    nps = latest_nps.select(customer_id=latest_nps[customer_col], nps=promoter).execute()
+    counts = f.group_by(customer_id=f[customer_col]).aggregate(
+        service=f.kind.isin(["service_contact", "complaint"]).cast("int64").sum(),
+        ideas=f.kind.isin(["idea", "survey"]).cast("int64").sum(),
+        referrals=(f.kind == "referral").cast("int64").sum()).execute()
+    out = counts.merge(nps, on="customer_id", how="outer").set_index("customer_id")
+    spoke = out.nps.notna() | (out.referrals.fillna(0) > 0)
+    out["advocacy"] = (out.nps.fillna(0) + out.referrals.fillna(0)).where(spoke)
+    return out
+
+
+def score(measures: pd.DataFrame, weights: pd.DataFrame = CRITERIA) -> pd.DataFrame:
+    """Weighted value score per customer, its components and the rank.
+
+    Parameters
+    ----------
+    measures : pandas.DataFrame
+        One row per customer (the index), one column per criterion (see :func:`criteria`).
+    weights : pandas.DataFrame
+        ``criterion, weight, direction`` (+1 higher is better, -1 lower is better) and
+        ``missing`` (``neutral``, ``worst`` or ``skip``). Criteria absent from it are ignored.
+
+    Returns
+    -------
+    pandas.DataFrame on the same index: ``score`` (0-100), ``rank`` (1 = most valuable, ties
+    broken by id), and one column per criterion with its contribution in score points (the
+    contributions add up to the score).
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"frequency": [1.0, 3.0, 2.0], "acquisition_cost": [10, 50, None]},
+    ...                  index=pd.Index(["a", "b", "c"], name="customer_id"))
+    >>> w = CRITERIA[CRITERIA.criterion.isin(m.columns)].assign(weight=[3.0, 1.0])
+    >>> score(m, w).round(1)
+                 score  rank  frequency  acquisition_cost
+    customer_id
+    a             25.0     3        0.0              25.0
+    b             75.0     1       75.0               0.0
+    c             50.0     2       37.5              12.5
+    """
+    w = _checked_weights(weights, measures)
+    pct = _percentiles(measures[w.criterion.tolist()], w)
+    active = pct.notna().astype(float) * w.weight.to_numpy()
+    total = active.sum(axis=1).replace(0, np.nan)
+    parts = pct.fillna(0) * active.to_numpy() / total.to_numpy()[:, None] * 100
+    out = pd.DataFrame({"score": parts.sum(axis=1).fillna(0)}, index=measures.index)
+    order = out.assign(_id=out.index).sort_values(["score", "_id"], ascending=[False, True])
+    out["rank"] = pd.Series(np.arange(1, len(out) + 1), index=order.index).reindex(out.index)
+    return pd.concat([out, parts], axis=1)
+
+
+def _checked_weights(weights: pd.DataFrame, measures: pd.DataFrame) -> pd.DataFrame:
+    w = weights.copy()
+    if "missing" not in w:
+        w["missing"] = "neutral"
+    unknown = sorted(set(w.criterion) - set(measures.columns))
+    if unknown:
+        raise ValueError(f"no measure for criteria {unknown}; measures: {list(measures)}")
+    bad = w[~w.direction.isin([1, -1]) | ~w.missing.isin(["neutral", "worst", "skip"])
+            | (w.weight < 0) | ~np.isfinite(w.weight.astype(float))]
+    if len(bad):
+        raise ValueError(f"invalid criteria rows (direction ±1, missing neutral/worst/skip, "
+                         f"weight finite and >= 0):\n{bad.to_string(index=False)}")
+    if w.weight.sum() <= 0:
+        raise ValueError("at least one criterion needs a positive weight")
+    return w.reset_index(drop=True)
+
+
+def _percentiles(values: pd.DataFrame, w: pd.DataFrame) -> pd.DataFrame:
+    """Percentile of each value among the observed ones, 1 = best; policy for the missing."""
+    out = {}
+    for row in w.itertuples():
+        col = values[row.criterion].astype(float)
+        observed = col.notna().sum()
+        below = col.rank(method="min") - 1
+        ties = col.rank(method="max") - below
+        pct = (below + (ties - 1) / 2) / max(observed - 1, 1)  # ties share the mid percentile
+        pct = pct if row.direction == 1 else 1 - pct
+        out[row.criterion] = pct.fillna(_MISSING.get(row.missing, np.nan))
+    return pd.DataFrame(out, index=values.index)
+
+
+def rank_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Each customer's rank under two weightings and the move (positive = moved up)."""
+    moves = pd.DataFrame({"rank_before": before["rank"], "rank_after": after["rank"]})
+    return moves.assign(move=moves.rank_before - moves.rank_after)
+
+
+def top_n_change(before: pd.DataFrame, after: pd.DataFrame, n: int = 100) -> pd.Series:
+    """How much the top-N list changes between two weightings.
+
+    Returns the number kept, entered and left, the share kept, and the Spearman correlation
+    of all ranks.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"rank": [1, 2, 3, 4]}, index=list("wxyz"))
+    >>> b = pd.DataFrame({"rank": [2, 1, 4, 3]}, index=list("wxyz"))
+    >>> top_n_change(a, b, n=2).to_dict()
+    {'n': 2.0, 'kept': 2.0, 'entered': 0.0, 'left': 0.0, 'share_kept': 1.0, 'spearman': 0.6}
+    """
+    top_a = set(before.index[before["rank"] <= n])
+    top_b = set(after.index[after["rank"] <= n])
+    r = rank_changes(before, after)
+    spearman = r.rank_before.corr(r.rank_after, method="spearman")
+    return pd.Series({"n": n, "kept": len(top_a & top_b), "entered": len(top_b - top_a),
+                      "left": len(top_a - top_b), "share_kept": len(top_a & top_b) / max(n, 1),
+                      "spearman": round(float(spearman), 6)}, dtype=float)

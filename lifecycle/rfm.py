@@ -33,6 +33,8 @@ __all__ = [
     "rfm",
     "score",
     "segment",
+    "segment_cells",
+    "segment_summary",
     "transition_matrix",
 ]
 
@@ -195,6 +197,51 @@ def segment(scores, segment_map: pd.DataFrame = RF_SEGMENTS, *, segment_col: str
         (ibis.and_(*[t[d].between(int(rule[f"{d}_min"]), int(rule[f"{d}_max"])) for d in dims]),
          rule["segment"]) for _, rule in rules.iterrows()])
     return finish(t.mutate(**{segment_col: cases}), eager)
+
+
+def segment_summary(segments: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: customers, their share, mean recency / frequency / monetary, value share.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"segment": ["A", "A", "B"], "recency": [1, 3, 90],
+    ...                   "frequency": [4, 2, 1], "monetary": [300.0, 100, 100]})
+    >>> segment_summary(s)
+             customers  share  recency  frequency  monetary  value_share
+    segment
+    A                2   0.67      2.0        3.0     200.0          0.8
+    B                1   0.33     90.0        1.0     100.0          0.2
+    """
+    out = segments.groupby("segment").agg(
+        customers=("segment", "size"), recency=("recency", "mean"),
+        frequency=("frequency", "mean"), monetary=("monetary", "mean"),
+        total=("monetary", "sum"))
+    out[["recency", "frequency", "monetary"]] = out[["recency", "frequency", "monetary"]].round(1)
+    out.insert(1, "share", (out.customers / out.customers.sum()).round(2))
+    out["value_share"] = (out.pop("total") / segments.monetary.sum()).round(2)
+    return out.sort_values("customers", ascending=False)
+
+
+def segment_cells(scores, segment_map: pd.DataFrame = RF_SEGMENTS) -> pd.DataFrame:
+    """Customers per R×F cell with the cell's segment name: the data of the segment map.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"r": [5, 5, 1], "f": [5, 5, 1]})
+    >>> cells = segment_cells(s)
+    >>> len(cells), int(cells.customers.sum())
+    (25, 3)
+    >>> cells.query("r == 5 and f == 5")[["segment", "customers"]].values.tolist()
+    [['Champions', 2]]
+    """
+    if "m_min" in segment_map.columns:
+        raise ValueError("a segment map on R, F and M has no R×F picture; pass an R×F map")
+    t, _ = lazy(scores)
+    counts = t.group_by(["r", "f"]).aggregate(customers=t.count()).execute()
+    grid = pd.DataFrame(list(itertools.product(_SCORES, _SCORES)), columns=["r", "f"])
+    named = segment(grid, segment_map)
+    return (named.merge(counts, on=["r", "f"], how="left")
+            .fillna({"customers": 0}).astype({"customers": "int64"}))
 
 
 def migration(transactions, *, start, end, segment_map: pd.DataFrame = RF_SEGMENTS,

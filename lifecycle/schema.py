@@ -24,6 +24,7 @@ __all__ = [
     "Problem",
     "TableSpec",
     "Validated",
+    "as_table",
     "validate",
 ]
 
@@ -222,8 +223,8 @@ def validate(table, kind: str, *, as_of=None, columns: Mapping[str, str] | None 
     is_pandas = isinstance(table, pd.DataFrame)
     raw = _to_ibis(table, spec, columns or {})
     check = _Check(spec, raw, as_of)
-    check.structure(allow_empty)
-    clean = check.cast()
+    check.structure()
+    clean = check.cast(allow_empty)
     check.contents(clean)
     check.keys(clean)
     if check.problems:
@@ -249,6 +250,15 @@ def _unbound(expr: ibis.Table) -> bool:
         return False
     except Exception:  # an expression over memtables only has no backend of its own
         return True
+
+
+def as_table(table, kind: str, *, columns: Mapping[str, str] | None = None) -> ibis.Table:
+    """The first step of :func:`validate`: an ibis table with canonical column names.
+
+    Pandas frames are checked for mixed timezone-aware and naive timestamps (which cannot
+    reach a database) and wrapped as a memtable.
+    """
+    return _to_ibis(table, TABLES[kind], columns or {})
 
 
 def _to_ibis(table, spec: TableSpec, columns: Mapping[str, str]) -> ibis.Table:
@@ -298,24 +308,25 @@ class _Check:
             examples = _examples(self.raw if table is None else table, bad)
         self.problems.append(Problem(self.spec.name, column, rule, int(rows), examples))
 
-    def structure(self, allow_empty: bool) -> None:
+    def structure(self) -> None:
         missing = [c for c in self.spec.required if c not in self.raw.columns]
         for col in missing:
             self.fail(col, f"required column missing (columns present: "
                            f"{', '.join(self.raw.columns) or 'none'})", 0)
-        if not allow_empty and self.raw.count().execute() == 0:
-            self.fail("*", "empty table", 0)
         if self.problems:
             raise DataError(self.problems)
 
-    def cast(self) -> ibis.Table:
+    def cast(self, allow_empty: bool) -> ibis.Table:
         """Cast every canonical column; count repairs; flag uncastable values."""
         exprs, flags = {}, {}
         for col in self.spec.columns:
             exprs[col.name], column_flags = _cast_column(self.raw, col)
             flags.update({(col.name, label): pred for label, pred in column_flags.items()})
-        counts = _sums(self.raw, flags.values())
+        rows, *counts = _sums(self.raw, flags.values(), rows=True)
         seen = dict(zip(flags, counts, strict=True))
+        if not allow_empty and rows == 0:
+            self.fail("*", "empty table", 0)
+            raise DataError(self.problems)
         for (name, label), n in seen.items():
             if n and label.startswith("!"):
                 self.fail(name, label[1:], n, bad=flags[(name, label)])
@@ -408,12 +419,14 @@ def _cast_column(raw: ibis.Table, col: Column):
     return cast, flags
 
 
-def _sums(table: ibis.Table, predicates) -> list[int]:
-    """Count the rows each predicate selects, in one pass over the table."""
-    predicates = list(predicates)
-    if not predicates:
+def _sums(table: ibis.Table, predicates, rows: bool = False) -> list[int]:
+    """Count the rows each predicate selects (after the row count if ``rows``), in one pass."""
+    aggs = {f"c{i}": p.cast("int64").sum() for i, p in enumerate(predicates)}
+    if rows:
+        aggs = {"rows": table.count(), **aggs}
+    if not aggs:
         return []
-    agg = table.aggregate(**{f"c{i}": p.cast("int64").sum() for i, p in enumerate(predicates)})
+    agg = table.aggregate(**aggs)
     return [int(v) if pd.notna(v) else 0 for v in agg.execute().iloc[0].tolist()]
 
 

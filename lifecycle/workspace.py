@@ -22,7 +22,7 @@ from pathlib import Path
 import ibis
 import pandas as pd
 
-from lifecycle.schema import TABLES, DataError, Problem, validate
+from lifecycle.schema import TABLES, DataError, Problem, as_table, validate
 
 __all__ = ["Workspace", "default_path"]
 
@@ -256,8 +256,10 @@ class Workspace:
     def _load(self, con, kind, source, *, as_of, columns) -> pd.DataFrame:
         if kind not in TABLES:
             raise ValueError(f"unknown table kind {kind!r}; canonical tables: {', '.join(TABLES)}")
-        raw = _read(con, source)
-        clean, repairs = validate(raw, kind, as_of=as_of, columns=columns)
+        raw = as_table(_read(con, source), kind, columns=columns)
+        if isinstance(source, pd.DataFrame):  # one transfer from pandas, then native scans
+            raw = con.create_table(f"_staged_{kind}", raw, temp=True, overwrite=True)
+        clean, repairs = validate(raw, kind, as_of=as_of)
         con.create_table(kind, clean, overwrite=True)
         quality = con.table(_QUALITY)
         con.create_table(_QUALITY, quality.filter(quality.table != kind), overwrite=True)

@@ -1,0 +1,266 @@
+"""Plotly figure builders: a tidy frame in, a ``plotly.graph_objects.Figure`` out.
+
+No computation happens here: the frames come from the analytics modules (``lifecycle.sales``,
+``lifecycle.rfm``, ...) already aggregated. Each builder is ``def ..._figure(frame, ...)``,
+names its traces after the groups they show, and sets a title so a figure reads on its own.
+Wrap a result in ``plotly.graph_objects.FigureWidget`` to update it in place in a dashboard.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+__all__ = [
+    "GROUP_COLORS",
+    "new_customers_figure",
+    "revenue_figure",
+    "table_rows_figure",
+]
+
+#: Fixed colours for groups that recur across views, so "web" is the same blue everywhere.
+GROUP_COLORS = {"web": "#1f77b4", "store": "#ff7f0e", "all": "#2ca02c"}
+
+_LAYOUT = {
+    "template": "plotly_white",
+    "height": 340,
+    "margin": {"l": 60, "r": 20, "t": 60, "b": 40},
+    "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
+    "hovermode": "x unified",
+}
+
+
+def _color(name: str, position: int) -> str:
+    """A stable colour for a group: the fixed one if known, else by position."""
+    palette = qualitative.Plotly
+    return GROUP_COLORS.get(str(name).lower(), palette[position % len(palette)])
+
+
+def _groups(frame: pd.DataFrame, color: str | None) -> list[tuple[str, pd.DataFrame]]:
+    """Split ``frame`` into (name, rows) per value of ``color`` (one group when None)."""
+    if color is None:
+        return [("", frame)]
+    return [(str(key), rows) for key, rows in frame.groupby(color, sort=True, observed=True)]
+
+
+def _bars(frame: pd.DataFrame, x: str, y: str, color: str | None) -> list[go.Bar]:
+    """One bar trace per group, named after the group."""
+    return [
+        go.Bar(
+            x=rows[x].to_numpy(),
+            y=rows[y].to_numpy(),
+            name=name or y,
+            marker_color=_color(name or y, i),
+            showlegend=bool(name),
+        )
+        for i, (name, rows) in enumerate(_groups(frame, color))
+    ]
+
+
+def _finish(fig: go.Figure, frame: pd.DataFrame, title: str, y_title: str) -> go.Figure:
+    """Apply the shared layout, titles and an empty-data note."""
+    fig.update_layout(title={"text": title}, yaxis_title=y_title, **_LAYOUT)
+    if frame.empty:
+        fig.add_annotation(
+            text="No data for this selection", showarrow=False, xref="paper", yref="paper"
+        )
+    return fig
+
+
+def revenue_figure(
+    frame: pd.DataFrame,
+    *,
+    x: str = "period",
+    y: str = "net",
+    color: str | None = None,
+    title: str = "Net revenue by month",
+    y_title: str = "Revenue",
+) -> go.Figure:
+    """Stacked bars of revenue per period, one trace per group (e.g. web versus store).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Tidy rows, e.g. the output of ``lifecycle.sales.revenue_by_period``. Required
+        columns: ``x`` and ``y``, and ``color`` when given.
+    x, y : str
+        The period column and the measure to plot (``"net"``, ``"gross"``, ``"returns"``).
+    color : str, optional
+        Column whose values become separate, stacked traces (e.g. ``"channel"``).
+    title, y_title : str
+        Figure and y-axis titles.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``bar`` trace per group, named after the group, stacked.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({
+    ...     "period": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-02-01"]),
+    ...     "channel": ["web", "store", "web"],
+    ...     "net": [10.0, 4.0, 5.0],
+    ... })
+    >>> fig = revenue_figure(frame, color="channel")
+    >>> [(t.name, t.y.tolist()) for t in fig.data]
+    [('store', [4.0]), ('web', [10.0, 5.0])]
+    >>> fig.layout.barmode
+    'stack'
+    """
+    fig = go.Figure(data=_bars(frame, x, y, color))
+    fig.update_layout(barmode="stack")
+    return _finish(fig, frame, title, y_title)
+
+
+def new_customers_figure(
+    frame: pd.DataFrame,
+    *,
+    x: str = "period",
+    y: str = "new_customers",
+    color: str | None = None,
+    title: str = "New customers by month",
+    y_title: str = "New customers",
+) -> go.Figure:
+    """Bars of new customers per period, stacked by group when ``color`` is given.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Tidy rows, e.g. the output of ``lifecycle.sales.new_customers_by_period``. Required
+        columns: ``x`` and ``y``, and ``color`` when given.
+    x, y : str
+        The period column and the count to plot.
+    color : str, optional
+        Column whose values become separate, stacked traces (e.g. ``"region"``).
+    title, y_title : str
+        Figure and y-axis titles.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``bar`` trace per group.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({
+    ...     "period": pd.to_datetime(["2024-01-01", "2024-03-01"]),
+    ...     "new_customers": [2, 1],
+    ... })
+    >>> fig = new_customers_figure(frame)
+    >>> [(t.type, t.name, t.y.tolist()) for t in fig.data]
+    [('bar', 'new_customers', [2, 1])]
+    """
+    fig = go.Figure(data=_bars(frame, x, y, color))
+    fig.update_layout(barmode="stack")
+    return _finish(fig, frame, title, y_title)
+
+
+def table_rows_figure(
+    frame: pd.DataFrame,
+    *,
+    x: str = "rows",
+    y: str = "table",
+    title: str = "Rows per table",
+) -> go.Figure:
+    """Horizontal bars of a count per named item (e.g. rows per workspace table).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per item. Required columns: ``x`` (the count) and ``y`` (the item name).
+    x, y : str
+        The count column and the label column.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One horizontal ``bar`` trace, items in the frame's order from the top.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"table": ["customers", "transactions"], "rows": [3, 10]})
+    >>> fig = table_rows_figure(frame)
+    >>> (fig.data[0].orientation, fig.data[0].y.tolist(), fig.data[0].x.tolist())
+    ('h', ['customers', 'transactions'], [3, 10])
+    """
+    bar = go.Bar(x=frame[x].to_numpy(), y=frame[y].to_numpy(), orientation="h", name=x)
+    fig = go.Figure(data=[bar])
+    fig.update_yaxes(autorange="reversed")
+    return _finish(fig, frame, title, "")
+
+
+def value_components_figure(scores: pd.DataFrame, *, top: int = 20) -> go.Figure:
+    """Stacked contributions of each criterion to the value score of the top customers.
+
+    ``scores`` is :func:`lifecycle.value.score` output: ``score``, ``rank`` and one column
+    of score points per criterion, indexed by customer.
+    """
+    rows = scores.nsmallest(top, "rank").iloc[::-1]
+    parts = [c for c in scores.columns if c not in ("score", "rank")]
+    fig = go.Figure([go.Bar(x=rows[c].to_numpy(), y=rows.index.astype(str).to_numpy(),
+                            name=c.replace("_", " "), orientation="h",
+                            marker_color=qualitative.Safe[i % len(qualitative.Safe)])
+                     for i, c in enumerate(parts)])
+    fig.update_layout(**{**_LAYOUT, "hovermode": "y unified",
+                         "height": max(340, 22 * len(rows) + 120)}, barmode="stack",
+                      title=f"What makes the top {top} valuable (score points per criterion)")
+    fig.update_xaxes(title_text="value score (0-100)", range=[0, 100])
+    return fig
+
+
+def segment_map_figure(cells: pd.DataFrame) -> go.Figure:
+    """The R×F segment map: a 5×5 grid coloured by segment, each cell showing its customers.
+
+    ``cells`` has ``r``, ``f``, ``segment`` and ``customers`` (one row per R×F cell), as
+    :func:`lifecycle.rfm.segment_cells` returns.
+    """
+    names = sorted(cells.segment.unique())
+    code = {name: i for i, name in enumerate(names)}
+    grid = cells.pivot(index="f", columns="r", values="segment").sort_index()
+    count = cells.pivot(index="f", columns="r", values="customers").reindex_like(grid)
+    text = [[f"{s}<br>{n:,}" for s, n in zip(srow, nrow, strict=True)]
+            for srow, nrow in zip(grid.to_numpy(), count.to_numpy(), strict=True)]
+    palette = qualitative.Pastel + qualitative.Set3
+    scale = [(i / max(len(names) - 1, 1), palette[i % len(palette)]) for i in range(len(names))]
+    fig = go.Figure(go.Heatmap(
+        z=grid.map(code.get).to_numpy(), x=grid.columns.to_numpy(), y=grid.index.to_numpy(),
+        text=text, texttemplate="%{text}", hoverinfo="text", colorscale=scale, showscale=False,
+        xgap=2, ygap=2, zmin=0, zmax=max(len(names) - 1, 1)))
+    fig.update_layout(**{**_LAYOUT, "hovermode": "closest", "height": 520},
+                      title="Segment map: recency score × frequency score (customers per cell)")
+    fig.update_xaxes(title_text="recency score (5 = bought most recently)", dtick=1)
+    fig.update_yaxes(title_text="frequency score (5 = buys most often)", dtick=1)
+    return fig
+
+
+def concentration_figure(curves: pd.DataFrame) -> go.Figure:
+    """Cumulative share of value over the share of customers, largest first, per measure.
+
+    ``curves`` has ``customer_share``, ``value_share`` and ``measure`` (e.g. revenue, margin).
+    """
+    fig = go.Figure([go.Scatter(x=rows.customer_share.to_numpy(),
+                                y=rows.value_share.to_numpy(), name=name, mode="lines")
+                     for name, rows in curves.groupby("measure", sort=False)])
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="everyone equal", mode="lines",
+                             line={"dash": "dot", "color": "grey"}))
+    fig.update_layout(**{**_LAYOUT, "hovermode": "closest"},
+                      title="Concentration: share of value from the top x % of customers")
+    fig.update_xaxes(title_text="share of customers (largest first)", tickformat=".0%")
+    fig.update_yaxes(title_text="share of value", tickformat=".0%")
+    return fig
+
+
+def transition_figure(matrix: pd.DataFrame, *, title: str = "Segment migration") -> go.Figure:
+    """A heatmap of a from × to matrix (counts or row shares) with the values written in."""
+    fmt = ".0%" if matrix.to_numpy().max() <= 1 else ",.0f"
+    fig = go.Figure(go.Heatmap(z=matrix.to_numpy(), x=matrix.columns.astype(str).to_numpy(),
+                               y=matrix.index.astype(str).to_numpy(), colorscale="Blues",
+                               texttemplate=f"%{{z:{fmt}}}", showscale=False))
+    fig.update_layout(**{**_LAYOUT, "hovermode": "closest", "height": 560}, title=title)
+    fig.update_xaxes(title_text=matrix.columns.name or "to", tickangle=-30)
+    fig.update_yaxes(title_text=matrix.index.name or "from", autorange="reversed")
+    return fig

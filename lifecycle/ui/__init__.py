@@ -1,0 +1,8 @@
+"""ipywidgets builders used by the dashboards in ``dashboards/`` (one small function per widget).
+
+Each dashboard notebook is ``app = build_..._app(workspace)`` then ``app``.
+"""
+
+from lifecycle.ui.overview import build_overview_app
+
+__all__ = ["build_overview_app"]

@@ -116,6 +116,18 @@ def update_figure(widget: go.FigureWidget, figure: go.Figure) -> None:
 
     Kept traces are restyled, missing ones dropped, new ones added, then the order is made the
     figure's. Without unique trace names every trace is replaced.
+
+    Examples
+    --------
+    >>> def bars(**ys):
+    ...     return go.Figure([go.Bar(x=[1, 2], y=y, name=name) for name, y in ys.items()])
+    >>> widget = go.FigureWidget(bars(store=[1, 2], web=[3, 4]))
+    >>> update_figure(widget, bars(web=[5, 6]))
+    >>> [(t.name, t.y) for t in widget.data]
+    [('web', (5, 6))]
+    >>> update_figure(widget, bars(store=[7, 8], web=[9, 9]))
+    >>> [(t.name, t.y) for t in widget.data]
+    [('store', (7, 8)), ('web', (9, 9))]
     """
     names = [t.name for t in figure.data]
     if len(set(names)) < len(names):

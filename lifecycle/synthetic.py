@@ -700,8 +700,9 @@ def _outcomes(w, m) -> None:
 
 
 def _rates(m):
-    opens = np.array([0.45, 0.52, 0.40, 0.40, 0.38, _NEWSLETTER["open"]])
-    ctos = np.array([0.15, 0.15, 0.20, 0.28, 0.18, _NEWSLETTER["cto"]])
+    """Open rate and click-to-open rate of each message's cell (welcome cells, newsletter)."""
+    opens = np.array([x for s in _WELCOME for x in s[2] if x is not None] + [_NEWSLETTER["open"]])
+    ctos = np.array([x for s in _WELCOME for x in s[3] if x is not None] + [_NEWSLETTER["cto"]])
     cell = np.minimum(m.cell, 5)
     return opens[cell], ctos[cell]
 
@@ -1169,21 +1170,24 @@ def _truth_customers(w) -> pd.DataFrame:
 
 
 def _ab_tests() -> pd.DataFrame:
+    """True open and click rates (per delivered message) of every welcome cell; ``winner``
+    marks the variant whose true rate is strictly the highest of its step on that metric."""
     rows = []
     for step, _, opens, ctos, texts in _WELCOME:
-        for v, (o, c, text) in enumerate(zip(opens, ctos, texts, strict=True)):
-            if o is None:
+        for v, text in enumerate(texts):
+            if opens[v] is None:
                 continue
             variant = "AB"[v] if opens[1] is not None else None
             cell = f"welcome_{step}" + (f"_{variant}" if variant else "")
-            for metric, rate, contested in (("open_rate", o, opens[0] != opens[1]),
-                                            ("click_rate", o * c, ctos[0] != ctos[1])):
-                win = bool(contested and variant and rate == max(
-                    x * (y if metric == "click_rate" else 1)
-                    for x, y in zip(opens, ctos, strict=True) if x is not None))
-                rows.append((step, cell, variant, metric, rate, win, text))
-    return pd.DataFrame(rows, columns=["step", "cell_id", "variant", "metric", "true_rate",
-                                       "winner", "description"])
+            rows += [(step, cell, variant, "open_rate", opens[v], text),
+                     (step, cell, variant, "click_rate", opens[v] * ctos[v], text)]
+    out = pd.DataFrame(rows, columns=["step", "cell_id", "variant", "metric", "true_rate",
+                                      "description"])
+    rates = out.groupby(["step", "metric"]).true_rate
+    best = rates.transform("max")
+    unique = out.groupby(["step", "metric", "true_rate"]).true_rate.transform("size") == 1
+    out.insert(5, "winner", (out.true_rate == best) & unique & (rates.transform("size") > 1))
+    return out
 
 
 def _control_truth(w) -> dict:

@@ -276,7 +276,10 @@ def test_messages_are_bounded_and_ab_rates_match_the_truth(synth):
         sent = delivered[delivered.cell_id == row.cell_id]
         hit = sent.opened_at if row.metric == "open_rate" else sent.clicked_at
         assert hit.notna().mean() == pytest.approx(row.true_rate, abs=0.05), row
-    assert set(ab.cell_id[ab.winner]) == {"welcome_thank_B", "welcome_guide_B"}
+    winners = ab[ab.winner]
+    assert set(zip(winners.cell_id, winners.metric, strict=True)) == {
+        ("welcome_thank_B", "open_rate"), ("welcome_thank_B", "click_rate"),
+        ("welcome_guide_B", "click_rate")}
     news = delivered[delivered.campaign_id == "newsletter"]
     assert news.cell_id.nunique() >= 10 and 0.15 < news.opened_at.notna().mean() < 0.35
 
@@ -329,3 +332,10 @@ def test_regions_and_stores_are_nordic(synth):
     cost = c.groupby("acquisition_channel", observed=True).acquisition_cost.mean()
     assert cost["paid_search"] > cost["organic_search"] > cost["direct"]
     assert re.fullmatch(r"T\d{8}", synth.tables["transactions"].transaction_id.iloc[0])
+
+
+def test_progress_bar_is_shown_on_request(capsys):
+    synthetic.generate(50, random_state=1, progress=True)
+    assert "demo data" in capsys.readouterr().err
+    synthetic.generate(50, random_state=1)
+    assert "demo data" not in capsys.readouterr().err

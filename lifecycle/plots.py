@@ -14,9 +14,13 @@ from plotly.colors import qualitative
 
 __all__ = [
     "GROUP_COLORS",
+    "concentration_figure",
     "new_customers_figure",
     "revenue_figure",
+    "segment_map_figure",
     "table_rows_figure",
+    "transition_figure",
+    "value_components_figure",
 ]
 
 #: Fixed colours for groups that recur across views, so "web" is the same blue everywhere.

@@ -397,6 +397,8 @@ def _cast_column(raw: ibis.Table, col: Column):
     if source == target:
         return c, flags
     if col.kind == "timestamp" and source.is_timestamp():
+        if source.timezone is None:  # naive already; the precision does not matter
+            return c, flags
         flags[f"converted from {source} to naive UTC"] = c.notnull()
         return c.cast(dt.timestamp), flags
     if col.kind == "timestamp" and source.is_string():

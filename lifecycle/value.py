@@ -25,7 +25,9 @@ a criteria table (:data:`CRITERIA`), so a workshop edits data, not code.
 observation (no NPS answer nor referral, no acquisition cost on file, no CLV prediction, no
 margin data) gets ``"neutral"`` (percentile 0.5, the default), ``"worst"`` (0), or ``"skip"``
 (the criterion is left out of that customer's weighted mean). Counts that are genuinely zero
-(no service contacts, no ideas) are zeros, not missing.
+(no service contacts, no ideas) are zeros, not missing. Per-year rates divide by at least a
+quarter of a year, so a customer of one week with one purchase does not count as buying 52
+times a year.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ CRITERIA = pd.DataFrame(
 """The eight criteria with equal weights; copy and edit the ``weight`` column."""
 
 _MISSING = {"neutral": 0.5, "worst": 0.0}
+_MIN_YEARS = 0.25  # per-year rates use at least a quarter year of tenure
 _DAY = pd.Timedelta(days=1)
 
 
@@ -102,7 +105,8 @@ def criteria(customers, transactions, feedback, *, as_of, clv=None,
     base = c.select(customer_id=c[customer_col], created_at=c.created_at,
                     acquisition_cost=c.acquisition_cost if "acquisition_cost" in c.columns
                     else ibis.null("float64")).execute().set_index("customer_id")
-    years = ((end - base.created_at) / pd.Timedelta(days=365.25)).clip(lower=1 / 365.25)
+    tenure = (end - base.created_at) / pd.Timedelta(days=365.25)
+    years = tenure.clip(lower=_MIN_YEARS)
     out = pd.DataFrame(index=base.index)
     buys = _purchases(transactions, end, customer_col)
     out["frequency"] = buys.days.reindex(out.index).fillna(0) / years
@@ -111,7 +115,7 @@ def criteria(customers, transactions, feedback, *, as_of, clv=None,
     said = _feedback(feedback, end, customer_col).reindex(out.index)
     out["service_contacts"] = said.service.fillna(0) / years
     out["ideas"] = said.ideas.fillna(0)
-    out["tenure"] = years
+    out["tenure"] = tenure
     out["predicted_clv"] = (np.nan if clv is None else
                             clv.set_index(customer_col)[clv_col].reindex(out.index))
     out["advocacy"] = said.advocacy

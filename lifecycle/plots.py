@@ -18,6 +18,8 @@ __all__ = [
     "new_customers_figure",
     "revenue_figure",
     "segment_map_figure",
+    "stage_rates_figure",
+    "stage_sizes_figure",
     "table_rows_figure",
     "transition_figure",
     "value_components_figure",
@@ -267,4 +269,53 @@ def transition_figure(matrix: pd.DataFrame, *, title: str = "Segment migration")
     fig.update_layout(**{**_LAYOUT, "hovermode": "closest", "height": 560}, title=title)
     fig.update_xaxes(title_text=matrix.columns.name or "to", tickangle=-30)
     fig.update_yaxes(title_text=matrix.index.name or "from", autorange="reversed")
+    return fig
+
+
+#: Stage colours (See / Think / Do / Care), the same in every stage view.
+_STAGE_COLORS = {"see": "#9ecae1", "think": "#4292c6", "do": "#08519c", "care": "#31a354"}
+
+
+def stage_sizes_figure(sizes: pd.DataFrame, *, title: str = "People per stage") -> go.Figure:
+    """Stacked bars of people per See / Think / Do / Care stage at each date.
+
+    ``sizes`` has ``as_of``, ``stage`` and ``people`` (:func:`lifecycle.audiences.stage_sizes`);
+    one trace per stage, in the frame's order of first appearance.
+
+    Examples
+    --------
+    >>> sizes = pd.DataFrame({"as_of": pd.to_datetime(["2024-01-31", "2024-01-31"]),
+    ...                       "stage": ["see", "do"], "people": [5, 2]})
+    >>> [(t.name, t.y.tolist()) for t in stage_sizes_figure(sizes).data]
+    [('see', [5]), ('do', [2])]
+    """
+    fig = go.Figure([go.Bar(x=rows.as_of.to_numpy(), y=rows.people.to_numpy(), name=name,
+                            marker_color=_STAGE_COLORS.get(name, _color(name, i)))
+                     for i, (name, rows) in enumerate(sizes.groupby("stage", sort=False))])
+    fig.update_layout(barmode="stack")
+    return _finish(fig, sizes, title, "People")
+
+
+def stage_rates_figure(rates: pd.DataFrame, *, days: int = 7) -> go.Figure:
+    """Bars of the share of each stage's people who bought in the following ``days`` days.
+
+    ``rates`` has ``stage``, ``rate``, ``people`` and ``buyers``
+    (:func:`lifecycle.audiences.purchase_rates`), stages in funnel order.
+
+    Examples
+    --------
+    >>> rates = pd.DataFrame({"stage": ["see", "do"], "people": [100, 10], "buyers": [1, 2],
+    ...                       "rate": [0.01, 0.2]})
+    >>> stage_rates_figure(rates).data[0].y.tolist()
+    [0.01, 0.2]
+    """
+    bar = go.Bar(x=rates.stage.to_numpy(), y=rates.rate.to_numpy(), name="purchase rate",
+                 marker_color=[_STAGE_COLORS.get(s, "#888888") for s in rates.stage],
+                 text=[f"{b:,} of {n:,}" for b, n in zip(rates.buyers, rates.people,
+                                                        strict=True)],
+                 textposition="outside")
+    fig = _finish(go.Figure([bar]), rates,
+                  f"Bought within {days} days, by stage at the start", "Share who bought")
+    fig.update_layout(hovermode="closest")
+    fig.update_yaxes(tickformat=".1%")
     return fig

@@ -46,7 +46,7 @@ import pandas as pd
 
 from lifecycle._frames import finish, lazy, require
 from lifecycle.identity import IDENTIFYING_EVENTS, _person_events, _sessions, _stitch
-from lifecycle.schema import _end_of
+from lifecycle.schema import end_of
 
 __all__ = [
     "MEASURES",
@@ -208,7 +208,7 @@ def _purchase_days(tx: ir.Table, end, cols: dict) -> ir.Table:
 def _stages(s: ir.Table, tx: ir.Table, *, as_of, window_days: float, rules: pd.DataFrame,
             cols: dict) -> ir.Table:
     """The stage expression on stitched events ``s`` (with ``person_id``)."""
-    end = _end_of(pd.Timestamp(as_of))
+    end = end_of(pd.Timestamp(as_of))
     s = s.filter(s[cols["ts_col"]] < end)
     if (rules.measure == "visits").any():
         s = _sessions(s, ts_col=cols["ts_col"], anonymous_col=cols["anonymous_col"],
@@ -462,7 +462,7 @@ def purchase_rates(staged, transactions, *, as_of, days: float = 7,
     st, _ = lazy(staged)
     tx, _ = lazy(transactions)
     require(tx, "transactions", [customer_col, ts_col, amount_col])
-    end = _end_of(pd.Timestamp(as_of))
+    end = end_of(pd.Timestamp(as_of))
     tx = tx.filter((tx[ts_col] >= end) & (tx[ts_col] < end + pd.Timedelta(days=days))
                    & (tx[amount_col] > 0))
     buyers = tx.select(_b=tx[customer_col].cast("string")).distinct()

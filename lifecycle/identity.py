@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from lifecycle._frames import finish, lazy, require
-from lifecycle.schema import _end_of
+from lifecycle.schema import end_of
 
 __all__ = [
     "IDENTIFYING_EVENTS",
@@ -62,7 +62,7 @@ _ROW = "_lifecycle_row"
 
 def _until(t: ir.Table, ts_col: str, as_of) -> ir.Table:
     """Keep events up to ``as_of`` (a date means its whole day; None keeps all)."""
-    return t if as_of is None else t.filter(t[ts_col] < _end_of(pd.Timestamp(as_of)))
+    return t if as_of is None else t.filter(t[ts_col] < end_of(pd.Timestamp(as_of)))
 
 
 def _link_pairs(t: ir.Table, identifying, cols: dict) -> ir.Table:

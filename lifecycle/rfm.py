@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from lifecycle._frames import finish, lazy, require
+from lifecycle.schema import end_of
 
 __all__ = [
     "RFM_SEGMENTS",
@@ -91,7 +92,7 @@ def rfm(transactions, *, as_of, monetary: str = "total", customer_col: str = "cu
     t, eager = lazy(transactions)
     require(t, "transactions", [customer_col, ts_col, amount_col])
     as_of = pd.Timestamp(as_of)
-    t = t.filter(t[ts_col] < as_of + pd.Timedelta(days=1))
+    t = t.filter(t[ts_col] < end_of(as_of))
     days = (t.group_by(customer=t[customer_col], day=t[ts_col].date())
             .aggregate(spend=t[amount_col].sum()).filter(ibis._.spend > 0))
     per = days.group_by("customer").aggregate(
@@ -296,7 +297,7 @@ def concentration(transactions, *, as_of=None, value_col: str = "amount",
     t, _ = lazy(transactions)
     require(t, "transactions", [customer_col, ts_col, value_col])
     if as_of is not None:
-        t = t.filter(t[ts_col] < pd.Timestamp(as_of) + pd.Timedelta(days=1))
+        t = t.filter(t[ts_col] < end_of(as_of))
     per = t.group_by(customer_id=t[customer_col]).aggregate(value=t[value_col].sum())
     df = per.execute().assign(value=lambda d: d.value.clip(lower=0))
     df = df.sort_values(["value", "customer_id"], ascending=[False, True], ignore_index=True)

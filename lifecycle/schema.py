@@ -25,6 +25,7 @@ __all__ = [
     "TableSpec",
     "Validated",
     "as_table",
+    "end_of",
     "validate",
 ]
 
@@ -440,8 +441,17 @@ def _examples(table: ibis.Table, bad) -> pd.DataFrame:
     return out[["row", *[c for c in out.columns if c not in ("row", "_flag")]]]
 
 
-def _end_of(as_of: pd.Timestamp) -> pd.Timestamp:
-    """The first instant after ``as_of``: a date means the whole of that day."""
+def end_of(as_of) -> pd.Timestamp:
+    """The first instant after ``as_of``: a date (midnight) means the whole of that day.
+
+    Every "as of" cut in the library is ``ts < end_of(as_of)``.
+
+    Examples
+    --------
+    >>> end_of("2024-06-30"), end_of("2024-06-30 12:00")
+    (Timestamp('2024-07-01 00:00:00'), Timestamp('2024-06-30 12:00:00.000001'))
+    """
+    as_of = pd.Timestamp(as_of)
     return as_of + pd.Timedelta(days=1) if as_of == as_of.normalize() else \
         as_of + pd.Timedelta(microseconds=1)
 
@@ -459,7 +469,7 @@ def _content_rules(spec: TableSpec, as_of: pd.Timestamp):
             yield (name, "negative value"), lambda t, n=name: t[n] < 0
         if col.past:
             yield (name, f"timestamp after as_of {as_of}"), \
-                lambda t, n=name: t[n] >= _end_of(as_of)
+                lambda t, n=name: t[n] >= end_of(as_of)
         if col.choices:
             yield (name, f"value not one of {', '.join(col.choices)}"), \
                 lambda t, n=name, ch=col.choices: t[n].notnull() & ~t[n].isin(ch)

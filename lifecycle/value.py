@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from lifecycle._frames import lazy, require
+from lifecycle.schema import end_of
 
 __all__ = ["CRITERIA", "criteria", "rank_changes", "score", "top_n_change"]
 
@@ -54,7 +55,6 @@ CRITERIA = pd.DataFrame(
 
 _MISSING = {"neutral": 0.5, "worst": 0.0}
 _MIN_YEARS = 0.25  # per-year rates use at least a quarter year of tenure
-_DAY = pd.Timedelta(days=1)
 
 
 def criteria(customers, transactions, feedback, *, as_of, clv=None,
@@ -97,8 +97,7 @@ def criteria(customers, transactions, feedback, *, as_of, clv=None,
     a                  1.0   19.99               0.0     2.0       1.0
     b                  1.0   19.96               1.0     1.0       NaN
     """
-    as_of = pd.Timestamp(as_of)
-    end = as_of + _DAY
+    end = end_of(as_of)
     c, _ = lazy(customers)
     require(c, "customers", [customer_col, "created_at"])
     c = c.filter(c.created_at < end)

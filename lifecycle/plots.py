@@ -14,13 +14,17 @@ from plotly.colors import qualitative
 
 __all__ = [
     "GROUP_COLORS",
+    "attribution_figure",
     "concentration_figure",
+    "markov_transitions_figure",
     "new_customers_figure",
+    "path_lengths_figure",
     "revenue_figure",
     "segment_map_figure",
     "stage_rates_figure",
     "stage_sizes_figure",
     "table_rows_figure",
+    "time_to_conversion_figure",
     "transition_figure",
     "value_components_figure",
 ]
@@ -318,4 +322,101 @@ def stage_rates_figure(rates: pd.DataFrame, *, days: int = 7) -> go.Figure:
                   f"Bought within {days} days, by stage at the start", "Share who bought")
     fig.update_layout(hovermode="closest")
     fig.update_yaxes(tickformat=".1%")
+    return fig
+
+
+def attribution_figure(credit: pd.DataFrame, *, title: str = "Credited conversions by model",
+                       y_title: str = "Credited conversions") -> go.Figure:
+    """Grouped bars of credit per channel, one trace per attribution model.
+
+    ``credit`` has ``channel`` and one column per model, as
+    :func:`lifecycle.attribution.compare` returns (channels in the frame's order).
+
+    Examples
+    --------
+    >>> credit = pd.DataFrame({"channel": ["a", "b"], "last": [2.0, 2.0], "markov": [2.4, 1.6]})
+    >>> [(t.name, t.y.tolist()) for t in attribution_figure(credit).data]
+    [('last', [2.0, 2.0]), ('markov', [2.4, 1.6])]
+    """
+    models = [c for c in credit.columns if c != "channel"]
+    fig = go.Figure([go.Bar(x=credit.channel.to_numpy(), y=credit[m].to_numpy(), name=m,
+                            marker_color=qualitative.Safe[i % len(qualitative.Safe)])
+                     for i, m in enumerate(models)])
+    fig.update_layout(barmode="group")
+    return _finish(fig, credit, title, y_title)
+
+
+def markov_transitions_figure(transitions: pd.DataFrame, *,
+                              title: str = "Markov chain: where each step goes next") -> go.Figure:
+    """Heatmap of transition probabilities, ``(start)`` first and the absorbing states last.
+
+    ``transitions`` has ``from``, ``to`` and ``probability``, as
+    :func:`lifecycle.attribution.markov_transitions` returns.
+
+    Examples
+    --------
+    >>> steps = pd.DataFrame({"from": ["(start)", "a", "a"], "to": ["a", "(conversion)", "a"],
+    ...                       "probability": [1.0, 0.25, 0.75]})
+    >>> fig = markov_transitions_figure(steps)
+    >>> list(fig.data[0].y), list(fig.data[0].x)
+    (['(start)', 'a'], ['a', '(conversion)'])
+    """
+    def rank(name):
+        return (name != "(start)", name in ("(conversion)", "(null)"), name)
+
+    rows = sorted(set(transitions["from"]), key=rank)
+    cols = sorted(set(transitions["to"]), key=rank)
+    matrix = transitions.pivot(index="from", columns="to", values="probability")
+    matrix = matrix.reindex(index=rows, columns=cols, fill_value=0.0).fillna(0.0)
+    return transition_figure(matrix.rename_axis(index="from", columns="to"), title=title)
+
+
+def path_lengths_figure(lengths: pd.DataFrame, *,
+                        title: str = "Journeys and conversions by number of touches") -> go.Figure:
+    """Bars of journeys and conversions per path length, with the conversion rate as a line.
+
+    ``lengths`` has ``n_touches``, ``journeys``, ``conversions`` and ``conversion_rate``, as
+    :func:`lifecycle.attribution.path_lengths` returns.
+
+    Examples
+    --------
+    >>> lengths = pd.DataFrame({"n_touches": [1, 2], "journeys": [4, 2], "conversions": [1, 1],
+    ...                         "conversion_rate": [0.25, 0.5]})
+    >>> [t.name for t in path_lengths_figure(lengths).data]
+    ['journeys', 'conversions', 'conversion rate']
+    """
+    x = lengths.n_touches.to_numpy()
+    fig = go.Figure([go.Bar(x=x, y=lengths.journeys.to_numpy(), name="journeys"),
+                     go.Bar(x=x, y=lengths.conversions.to_numpy(), name="conversions"),
+                     go.Scatter(x=x, y=lengths.conversion_rate.to_numpy(), yaxis="y2",
+                                name="conversion rate", mode="lines+markers")])
+    fig = _finish(fig, lengths, title, "Journeys")
+    fig.update_layout(barmode="overlay", yaxis2={"overlaying": "y", "side": "right",
+                                                 "tickformat": ".0%", "rangemode": "tozero"})
+    fig.update_xaxes(title_text="touches on the path", dtick=1)
+    return fig
+
+
+def time_to_conversion_figure(days: pd.DataFrame, *,
+                              title: str = "Days from first touch to conversion") -> go.Figure:
+    """Bars of conversions per whole day from first touch, with the cumulative share as a line.
+
+    ``days`` has ``days``, ``conversions`` and ``cumulative_share``, as
+    :func:`lifecycle.attribution.time_to_conversion` returns.
+
+    Examples
+    --------
+    >>> days = pd.DataFrame({"days": [0, 3], "conversions": [1, 2],
+    ...                      "cumulative_share": [1 / 3, 1.0]})
+    >>> [t.type for t in time_to_conversion_figure(days).data]
+    ['bar', 'scatter']
+    """
+    x = days["days"].to_numpy()
+    fig = go.Figure([go.Bar(x=x, y=days.conversions.to_numpy(), name="conversions"),
+                     go.Scatter(x=x, y=days.cumulative_share.to_numpy(), yaxis="y2",
+                                name="cumulative share", mode="lines")])
+    fig = _finish(fig, days, title, "Conversions")
+    fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "tickformat": ".0%",
+                              "range": [0, 1.02]})
+    fig.update_xaxes(title_text="days")
     return fig

@@ -420,3 +420,88 @@ def time_to_conversion_figure(days: pd.DataFrame, *,
                               "range": [0, 1.02]})
     fig.update_xaxes(title_text="days")
     return fig
+
+
+# Lifetime-value diagnostics: frames from lifecycle.clv --------------------------------------
+
+__all__ += ["cumulative_purchases_figure", "holdout_purchases_figure", "p_alive_figure"]
+
+
+def holdout_purchases_figure(frame: pd.DataFrame, *,
+                             title: str = "Holdout purchases by calibration frequency"
+                             ) -> go.Figure:
+    """Mean purchases in the holdout period per calibration frequency: actual and predicted.
+
+    ``frame`` has ``label``, ``customers``, ``actual`` and ``predicted``, as
+    :func:`lifecycle.clv.holdout_by_frequency` returns.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"frequency": [0, 1], "label": ["0", "1+"], "customers": [5, 3],
+    ...                       "actual": [0.2, 1.1], "predicted": [0.25, 1.0]})
+    >>> [t.name for t in holdout_purchases_figure(frame).data]
+    ['actual', 'predicted']
+    """
+    x = frame["label"].to_numpy()
+    fig = go.Figure([
+        go.Scatter(x=x, y=frame[name].to_numpy(), name=name, mode="lines+markers",
+                   line={"dash": dash}, customdata=frame["customers"].to_numpy(),
+                   hovertemplate="%{y:.2f} (%{customdata} customers)")
+        for name, dash in (("actual", "solid"), ("predicted", "dash"))])
+    fig = _finish(fig, frame, title, "Mean purchases in the holdout")
+    fig.update_xaxes(title_text="purchases in the calibration period", type="category")
+    return fig
+
+
+def p_alive_figure(frame: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+    """Heatmap of the probability of being alive by frequency and recency.
+
+    ``frame`` has ``frequency``, ``recency``, ``T`` and ``p_alive``, as
+    :func:`lifecycle.clv.p_alive_matrix` returns (one customer age ``T``).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"frequency": [0, 0, 1, 1], "recency": [0.0, 1.0, 0.0, 1.0],
+    ...                       "T": 1.0, "p_alive": [1.0, 1.0, 0.4, 0.9]})
+    >>> p_alive_figure(frame).data[0].type
+    'heatmap'
+    """
+    matrix = frame.pivot(index="frequency", columns="recency", values="p_alive")
+    age = frame["T"].iloc[0] if len(frame) else float("nan")
+    fig = go.Figure(go.Heatmap(z=matrix.to_numpy(), x=matrix.columns.to_numpy(),
+                               y=matrix.index.to_numpy(), zmin=0, zmax=1, colorscale="Viridis",
+                               colorbar={"title": "P(alive)"}))
+    fig = _finish(fig, frame, title or f"Probability alive, customers of age {age:g}",
+                  "frequency (repeat purchases)")
+    fig.update_xaxes(title_text="recency (age at the last purchase)")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def cumulative_purchases_figure(frame: pd.DataFrame, *, calibration_end=None,
+                                title: str = "Cumulative repeat purchases: actual and expected"
+                                ) -> go.Figure:
+    """Cumulative repeat purchases of the customer base over time, actual and expected.
+
+    ``frame`` has ``date``, ``actual`` and ``expected``, as
+    :func:`lifecycle.clv.cumulative_repeat_purchases` returns; ``calibration_end`` draws the end
+    of the period the model was fitted on.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"date": pd.to_datetime(["2024-01-08", "2024-01-15"]),
+    ...                       "actual": [3.0, 7.0], "expected": [3.5, 6.5]})
+    >>> [t.name for t in cumulative_purchases_figure(frame, calibration_end="2024-01-10").data]
+    ['actual', 'expected']
+    """
+    x = frame["date"].to_numpy()
+    fig = go.Figure([go.Scatter(x=x, y=frame[name].to_numpy(), name=name, mode="lines",
+                                line={"dash": dash})
+                     for name, dash in (("actual", "solid"), ("expected", "dash"))])
+    fig = _finish(fig, frame, title, "Repeat purchases")
+    if calibration_end is not None:
+        end = pd.Timestamp(calibration_end)
+        fig.add_vline(x=end, line_dash="dot", line_color="grey")
+        fig.add_annotation(x=end, y=1, yref="paper", text="calibration end", showarrow=False,
+                           xanchor="left", yanchor="top")
+    return fig

@@ -16,6 +16,7 @@ __all__ = [
     "GROUP_COLORS",
     "attribution_figure",
     "concentration_figure",
+    "distribution_figure",
     "markov_transitions_figure",
     "new_customers_figure",
     "path_lengths_figure",
@@ -504,4 +505,27 @@ def cumulative_purchases_figure(frame: pd.DataFrame, *, calibration_end=None,
         fig.add_vline(x=end, line_dash="dot", line_color="grey")
         fig.add_annotation(x=end, y=1, yref="paper", text="calibration end", showarrow=False,
                            xanchor="left", yanchor="top")
+    return fig
+
+
+def distribution_figure(frame: pd.DataFrame, *, value: str, group: str,
+                        title: str | None = None) -> go.Figure:
+    """Box plots of a per-customer value (e.g. 12-month CLV) for each group (e.g. segment).
+
+    ``frame`` has one row per customer with the ``value`` and ``group`` columns; groups are
+    ordered by their median, largest first.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"clv": [1.0, 2, 10, 12], "segment": ["a", "a", "b", "b"]})
+    >>> [t.name for t in distribution_figure(frame, value="clv", group="segment").data]
+    ['b', 'a']
+    """
+    order = frame.groupby(group, observed=True)[value].median().sort_values(ascending=False)
+    fig = go.Figure([go.Box(y=frame.loc[frame[group] == name, value].to_numpy(), name=str(name),
+                            boxpoints=False, marker_color=_color(str(name), i))
+                     for i, name in enumerate(order.index)])
+    fig.update_layout(**{**_LAYOUT, "hovermode": "closest"}, showlegend=False,
+                      title=title or f"{value.replace('_', ' ')} by {group.replace('_', ' ')}")
+    fig.update_yaxes(title_text=value.replace("_", " "))
     return fig

@@ -28,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -129,8 +130,12 @@ def _ids(numbers: np.ndarray) -> pa.Array:
 
 
 def peer_python(cli_value: str | None) -> str | None:
-    """The interpreter that has ChannelAttribution: CLI flag, env var, or the default venv."""
-    path = cli_value or os.environ.get("LIFECYCLE_CA_PYTHON") or DEFAULT_PEER
+    """The interpreter that has ChannelAttribution: CLI flag, env var, this one (the test
+    extras install it), or a scratch venv."""
+    path = cli_value or os.environ.get("LIFECYCLE_CA_PYTHON")
+    if path is None and importlib.util.find_spec("ChannelAttribution") is not None:
+        return sys.executable
+    path = path or DEFAULT_PEER
     return path if Path(path).exists() else None
 
 

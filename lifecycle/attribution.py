@@ -286,6 +286,8 @@ def attribute(journeys, model: str = "markov", **params) -> pd.DataFrame:
     """
     if model not in _MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
+    if isinstance(journeys, pd.DataFrame) and journeys.empty:
+        raise DataError([Problem("journeys", "*", "empty table: no journeys to attribute", 0)])
     t, _ = lazy(journeys)
     require(t, "journeys", ["path", "converted", "value"])
     return _MODELS[model](t, **params).sort_values("channel", ignore_index=True)

@@ -409,3 +409,10 @@ def test_figures_take_the_reports_as_they_come(demo_journeys):
     assert np.nansum(heat.z, axis=1) == pytest.approx(1.0)
     assert plots.path_lengths_figure(path_lengths(demo_journeys)).data[0].name == "journeys"
     assert len(plots.time_to_conversion_figure(time_to_conversion(demo_journeys)).data) == 2
+
+
+def test_empty_journeys_are_a_clear_error():
+    empty = pd.DataFrame({"person_id": pd.Series([], dtype=str), "path": [],
+                          "converted": pd.Series([], dtype=bool), "value": []})
+    with pytest.raises(DataError, match="'journeys'.*empty table"):
+        attribute(empty, "last")

@@ -231,7 +231,7 @@ def validate(table, kind: str, *, as_of=None, columns: Mapping[str, str] | None 
     if check.problems:
         raise DataError(check.problems)
     if is_pandas:
-        clean = _execute(clean)
+        clean = clean.execute()  # memtables only: ibis' default DuckDB runs it
     return Validated(clean, pd.DataFrame(check.repairs, columns=["table", "column", "repair",
                                                                  "rows"]))
 
@@ -239,18 +239,6 @@ def validate(table, kind: str, *, as_of=None, columns: Mapping[str, str] | None 
 def _naive(ts) -> pd.Timestamp:
     ts = pd.Timestamp(ts)
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
-
-
-def _execute(expr: ibis.Table) -> pd.DataFrame:
-    return ibis.duckdb.connect().execute(expr) if _unbound(expr) else expr.execute()
-
-
-def _unbound(expr: ibis.Table) -> bool:
-    try:
-        expr._find_backend(use_default=False)
-        return False
-    except Exception:  # an expression over memtables only has no backend of its own
-        return True
 
 
 def as_table(table, kind: str, *, columns: Mapping[str, str] | None = None) -> ibis.Table:
@@ -264,16 +252,12 @@ def as_table(table, kind: str, *, columns: Mapping[str, str] | None = None) -> i
 
 def _to_ibis(table, spec: TableSpec, columns: Mapping[str, str]) -> ibis.Table:
     rename = {canonical: source for canonical, source in columns.items()
-              if canonical != source and source in _names(table)}
+              if canonical != source and source in table.columns}
     if isinstance(table, pd.DataFrame):
         df = table.rename(columns={v: k for k, v in rename.items()})
         df = _pandas_timestamps(df, spec)
         return ibis.memtable(df.reset_index(drop=True))
     return table.rename(rename) if rename else table
-
-
-def _names(table) -> list[str]:
-    return list(table.columns)
 
 
 def _pandas_timestamps(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:

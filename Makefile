@@ -11,9 +11,7 @@ export LIFECYCLE_WORKSPACE := $(WORKSPACE)
 .PHONY: run test lab env env-test demo lint browser lock bench clean
 
 run: env demo  ## set up, build the demo workspace if missing, serve the dashboards
-	@echo "Dashboards: http://$(HOST):$(PORT)/  (workspace $(WORKSPACE))"
-	$(BIN)/voila dashboards/ --no-browser --Voila.ip=$(HOST) --port=$(PORT) \
-	  --MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60
+	$(BIN)/lifecycle serve --host $(HOST) --port $(PORT) $(if $(TOKEN),--token $(TOKEN))
 
 test: env-test browser lint  ## set up with test extras, lint, run the whole suite
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q

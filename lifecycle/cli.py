@@ -1,4 +1,4 @@
-"""Batch entry points: ``lifecycle demo``, ``lifecycle load``, ``lifecycle quality``.
+"""Batch entry points: ``lifecycle demo``, ``load``, ``quality`` and ``serve`` (the dashboards).
 
 Examples
 --------
@@ -11,8 +11,11 @@ SystemExit: 0
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 from lifecycle.workspace import Workspace, default_path
 
@@ -41,6 +44,24 @@ def _quality(args) -> None:
     _print_repairs(Workspace.open(args.path).quality())
 
 
+def _serve(args) -> None:
+    from lifecycle.ui.serve import voila_command
+
+    folder = Path(args.dashboards)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no dashboards folder at {folder}")
+    Workspace.open(args.path)  # fail here, clearly, when there is no workspace
+    argv, env = voila_command(folder, host=args.host, port=args.port, token=args.token,
+                              pool_size=args.pool_size)
+    env = {**os.environ, **env}
+    if args.path:
+        env["LIFECYCLE_WORKSPACE"] = str(Path(args.path).resolve())
+    where = f"http://{args.host}:{args.port}/" + (f"?token={args.token}" if args.token else "")
+    print(f"dashboards of {env.get('LIFECYCLE_WORKSPACE', default_path())} on {where}",
+          flush=True)
+    raise SystemExit(subprocess.call(argv, env=env))
+
+
 def _print_repairs(repairs) -> None:
     shown = repairs[repairs.rows > 0]
     print(shown.to_string(index=False) if len(shown) else "no repairs")
@@ -62,7 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     load.set_defaults(run=_load)
     quality = sub.add_parser("quality", help="print the data-quality report")
     quality.set_defaults(run=_quality)
-    for p in (demo, load, quality):
+    serve = sub.add_parser("serve", help="serve the dashboards with Voila (offline, preheated)")
+    serve.add_argument("--dashboards", default="dashboards", help="folder of dashboard notebooks")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8866)
+    serve.add_argument("--token", default=os.environ.get("TOKEN") or None,
+                       help="require this token (open /?token=...); default $TOKEN, else none")
+    serve.add_argument("--pool-size", type=int, default=1,
+                       help="preheated kernels per dashboard (0: start one per page load)")
+    serve.set_defaults(run=_serve)
+    for p in (demo, load, quality, serve):
         p.add_argument("--path", default=None, help=f"workspace file (default {default_path()})")
     args = parser.parse_args(argv)
     try:

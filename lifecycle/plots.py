@@ -8,12 +8,18 @@ Wrap a result in ``plotly.graph_objects.FigureWidget`` to update it in place in 
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from lifecycle.formats import money_d3
+
 __all__ = [
     "GROUP_COLORS",
+    "label",
+    "period_axis",
     "attribution_figure",
     "concentration_figure",
     "distribution_figure",
@@ -55,18 +61,75 @@ def _groups(frame: pd.DataFrame, color: str | None) -> list[tuple[str, pd.DataFr
     return [(str(key), rows) for key, rows in frame.groupby(color, sort=True, observed=True)]
 
 
-def _bars(frame: pd.DataFrame, x: str, y: str, color: str | None) -> list[go.Bar]:
-    """One bar trace per group, named after the group."""
+def label(name) -> str:
+    """A column or group name as people read it: ``new_customers`` -> ``New customers``.
+
+    Examples
+    --------
+    >>> label("new_customers"), label("web"), label("Västra Götaland")
+    ('New customers', 'Web', 'Västra Götaland')
+    """
+    text = str(name).replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def _number_format(currency: str | None, money: bool) -> tuple[str, str, str]:
+    """(prefix, d3 format, suffix) of a measure: money in ``currency`` or a count."""
+    return money_d3(currency) if money else ("", ",.0f", "")
+
+
+def _bars(frame: pd.DataFrame, x: str, y: str, color: str | None, *,
+          money: bool = False, currency: str | None = None) -> list[go.Bar]:
+    """One bar trace per group, named after the group, with a formatted hover text."""
+    prefix, fmt, suffix = _number_format(currency, money)
     return [
         go.Bar(
             x=rows[x].to_numpy(),
             y=rows[y].to_numpy(),
-            name=name or y,
+            name=label(name or y),
             marker_color=_color(name or y, i),
             showlegend=bool(name),
+            hovertemplate=f"{label(name or y)}: {prefix}%{{y:{fmt}}}{suffix}<extra></extra>",
         )
         for i, (name, rows) in enumerate(_groups(frame, color))
     ]
+
+
+def _value_axis(fig: go.Figure, currency: str | None, money: bool, axis: str = "y") -> None:
+    """Money axes read "€800k", count axes "3,000"."""
+    prefix, _, suffix = _number_format(currency, money)
+    fig.update_layout({f"{axis}axis": {"tickprefix": prefix, "ticksuffix": suffix,
+                                        "tickformat": "~s" if money else ",d",
+                                        "rangemode": "tozero"}})
+
+
+def _month_step(n: int) -> int:
+    """Months between labelled ticks for a monthly axis of n periods (about 12 labels)."""
+    return next(step for step in (1, 2, 3, 6, 12, 24) if math.ceil(n / step) <= 12 or step == 24)
+
+
+def period_axis(fig: go.Figure, periods) -> go.Figure:
+    """Label a monthly x axis with the months shown, and nothing past the last one.
+
+    Ticks sit on period starts (every month up to a year, then every 2, 3, 6 or 12 months),
+    read "Oct 2024", and the axis ends half a month after the last period, so no tick lies
+    beyond the data's reference date.
+
+    Examples
+    --------
+    >>> months = pd.date_range("2024-09-01", "2024-10-01", freq="MS")
+    >>> fig = period_axis(go.Figure(go.Bar(x=months, y=[1, 2])), months)
+    >>> fig.layout.xaxis.ticktext
+    ('Sep 2024', 'Oct 2024')
+    """
+    months = pd.DatetimeIndex(sorted(set(pd.to_datetime(list(periods)))))
+    if months.empty:
+        return fig
+    ticks = months[:: _month_step(len(months))]
+    fig.update_xaxes(tickvals=list(ticks), ticktext=[m.strftime("%b %Y") for m in ticks],
+                     range=[months[0] - pd.Timedelta(days=16), months[-1] + pd.Timedelta(days=16)],
+                     hoverformat="%b %Y", title_text="")
+    return fig
 
 
 def _finish(fig: go.Figure, frame: pd.DataFrame, title: str, y_title: str) -> go.Figure:
@@ -86,7 +149,8 @@ def revenue_figure(
     y: str = "net",
     color: str | None = None,
     title: str = "Net revenue by month",
-    y_title: str = "Revenue",
+    y_title: str = "Net revenue",
+    currency: str | None = None,
 ) -> go.Figure:
     """Stacked bars of revenue per period, one trace per group (e.g. web versus store).
 
@@ -101,6 +165,8 @@ def revenue_figure(
         Column whose values become separate, stacked traces (e.g. ``"channel"``).
     title, y_title : str
         Figure and y-axis titles.
+    currency : str, optional
+        Currency code of the amounts (``"EUR"``): axis and hover texts carry it.
 
     Returns
     -------
@@ -116,13 +182,14 @@ def revenue_figure(
     ... })
     >>> fig = revenue_figure(frame, color="channel")
     >>> [(t.name, t.y.tolist()) for t in fig.data]
-    [('store', [4.0]), ('web', [10.0, 5.0])]
+    [('Store', [4.0]), ('Web', [10.0, 5.0])]
     >>> fig.layout.barmode
     'stack'
     """
-    fig = go.Figure(data=_bars(frame, x, y, color))
+    fig = go.Figure(data=_bars(frame, x, y, color, money=True, currency=currency))
     fig.update_layout(barmode="stack")
-    return _finish(fig, frame, title, y_title)
+    _value_axis(fig, currency, money=True)
+    return period_axis(_finish(fig, frame, title, y_title), frame[x])
 
 
 def new_customers_figure(
@@ -161,11 +228,12 @@ def new_customers_figure(
     ... })
     >>> fig = new_customers_figure(frame)
     >>> [(t.type, t.name, t.y.tolist()) for t in fig.data]
-    [('bar', 'new_customers', [2, 1])]
+    [('bar', 'New customers', [2, 1])]
     """
     fig = go.Figure(data=_bars(frame, x, y, color))
     fig.update_layout(barmode="stack")
-    return _finish(fig, frame, title, y_title)
+    _value_axis(fig, None, money=False)
+    return period_axis(_finish(fig, frame, title, y_title), frame[x])
 
 
 def table_rows_figure(

@@ -21,6 +21,7 @@ from lifecycle._frames import finish, lazy, require
 
 __all__ = [
     "FREQUENCIES",
+    "first_purchases_by_period",
     "new_customers_by_period",
     "restrict_to_customers",
     "revenue_by_period",
@@ -256,6 +257,74 @@ def new_customers_by_period(
     expr = counts.mutate(
         cumulative_customers=counts.new_customers.sum().over(window)
     ).order_by(["period", *groups])
+    return finish(expr, eager)
+
+
+def first_purchases_by_period(
+    transactions: pd.DataFrame | ir.Table,
+    *,
+    freq: str = "month",
+    channel_col: str | None = None,
+    start=None,
+    end=None,
+    ts_col: str = "ts",
+    amount_col: str = "amount",
+    customer_col: str = "customer_id",
+) -> pd.DataFrame | ir.Table:
+    """New buying customers: customers counted in the period of their first purchase ever.
+
+    A purchase is a row with a positive amount. The first purchase is looked for in the whole
+    history given, then ``start`` / ``end`` keep the customers whose first purchase lies in
+    the range, so a customer is new once, in one period. With ``channel_col`` each new buyer
+    counts under the channel of that first purchase (the earliest row; on a tie the channel
+    first in alphabetical order), so the channels add up to the total.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame or ibis.Table
+        Required columns: ``customer_id``, ``ts``, ``amount``; ``channel_col`` when given.
+    freq : str, default "month"
+        Period length, as in :func:`revenue_by_period`.
+    channel_col : str, optional
+        Split by the channel of the first purchase (e.g. ``"channel"``: web versus store).
+    start, end : timestamp-like, optional
+        Keep customers whose first purchase has ``start <= ts < end``.
+
+    Returns
+    -------
+    pandas.DataFrame or ibis.Table
+        Columns ``period``, ``channel_col`` when given, and ``new_customers``; sorted.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({
+    ...     "customer_id": ["a", "a", "b", "c"],
+    ...     "ts": pd.to_datetime(["2024-01-05", "2024-02-01", "2024-02-03", "2024-02-09"]),
+    ...     "amount": [10.0, 5.0, 4.0, -3.0],
+    ...     "channel": ["store", "web", "web", "web"],
+    ... })
+    >>> first_purchases_by_period(tx, channel_col="channel")
+          period channel  new_customers
+    0 2024-01-01   store              1
+    1 2024-02-01     web              1
+    >>> first_purchases_by_period(tx, start="2024-02-01")
+          period  new_customers
+    0 2024-02-01              1
+    """
+    t, eager = lazy(transactions)
+    groups = _as_list(channel_col)
+    require(t, "transactions", [ts_col, amount_col, customer_col, *groups])
+    sale = t.filter(t[amount_col] > 0)
+    first = sale.group_by(customer_col).aggregate(first=sale[ts_col].min())
+    if groups:
+        rows = sale.join(first, [customer_col]).filter(lambda r: r[ts_col] == r.first)
+        first = rows.group_by([customer_col, "first"]).aggregate(
+            **{channel_col: rows[channel_col].min()})
+    first = _in_range(first, "first", start, end)
+    first = first.mutate(period=first.first.truncate(_unit(freq)))
+    expr = (first.group_by(["period", *groups])
+            .aggregate(new_customers=first[customer_col].count())
+            .order_by(["period", *groups]))
     return finish(expr, eager)
 
 

@@ -225,11 +225,15 @@ class Truth:
 
 @dataclass(frozen=True)
 class Demo:
-    """The demo tables (canonical names of :mod:`lifecycle.schema`), their truth and as-of date."""
+    """The demo tables (canonical names of :mod:`lifecycle.schema`), their truth and as-of date.
+
+    The retailer is Nordic and keeps its books in euros (``currency``).
+    """
 
     tables: dict[str, pd.DataFrame]
     truth: Truth
     as_of: pd.Timestamp
+    currency: str = "EUR"
 
 
 def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.0,

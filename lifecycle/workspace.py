@@ -74,11 +74,13 @@ class Workspace:
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path=None, *, create: bool = False, as_of=None) -> Workspace:
+    def open(cls, path=None, *, create: bool = False, as_of=None, currency: str | None = None
+             ) -> Workspace:
         """Open the DuckDB workspace file at ``path`` (default: :func:`default_path`).
 
         ``create=True`` makes an empty workspace when the file does not exist; ``as_of``, when
-        given, is stored as the workspace's reference date.
+        given, is stored as the workspace's reference date, ``currency`` (a code such as
+        ``"EUR"``) as the currency of its money columns.
         """
         path = Path(path) if path is not None else default_path()
         if not path.exists() and not create:
@@ -86,11 +88,14 @@ class Workspace:
                 f"no workspace at {path}: build the demo with `lifecycle demo --path {path}` "
                 "(or Workspace.demo(path)), or pass create=True for an empty one")
         ws = cls(path=path)
-        if not path.exists() or as_of is not None:
+        settings = {"as_of": None if as_of is None else str(pd.Timestamp(as_of)),
+                    "currency": None if currency is None else currency.upper()}
+        settings = {k: v for k, v in settings.items() if v is not None}
+        if not path.exists() or settings:
             with ws.writing() as con:
                 _ensure_meta(con)
-                if as_of is not None:
-                    _set_meta(con, as_of=str(pd.Timestamp(as_of)))
+                if settings:
+                    _set_meta(con, **settings)
         return ws
 
     @classmethod
@@ -122,7 +127,8 @@ class Workspace:
         ws = cls(path=path)
         with ws.writing() as con:
             _ensure_meta(con)
-            _set_meta(con, as_of=str(demo.as_of), source="lifecycle.synthetic",
+            _set_meta(con, as_of=str(demo.as_of), currency=demo.currency,
+                      source="lifecycle.synthetic",
                       n_customers=n_customers, random_state=random_state)
             for kind, frame in demo.tables.items():
                 ws._load(con, kind, frame, as_of=demo.as_of, columns=None)
@@ -158,6 +164,21 @@ class Workspace:
         """The workspace's reference date ("now" for its analyses), if one is set."""
         value = self.meta().get("as_of")
         return None if value is None else pd.Timestamp(value)
+
+    @property
+    def currency(self) -> str | None:
+        """The currency code of the money columns (e.g. ``"EUR"``), if one is set."""
+        return self.meta().get("currency")
+
+    @property
+    def version(self) -> str | None:
+        """A text that changes with every committed write (None off a DuckDB file).
+
+        Results derived from the tables (model fits) can be cached under it.
+        """
+        if self.path is None or not self.path.exists():
+            return None
+        return "{}-{}".format(*_stamp(self.path))
 
     def meta(self) -> dict:
         """Workspace metadata: reference date, where the data came from."""

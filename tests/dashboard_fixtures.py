@@ -10,10 +10,11 @@ root conftest; plain assignments keep ruff's F811 quiet where the fixture is an 
     open_dashboard = dashboard_fixtures.open_dashboard
 
 and asks for ``open_dashboard``: ``page = open_dashboard("overview.ipynb")``. One Voila server
-serves the whole ``dashboards/`` folder per test session (and per xdist worker); one Chromium
-with a fresh, empty profile serves all pages. Every page navigates to ``about:blank`` before it
-is closed, so its kernel is shut down instead of leaking (DESIGN §5); the teardown checks that
-the server's kernels are gone.
+serves the whole ``dashboards/`` folder per test session (and per xdist worker) exactly as
+``make run`` does (:func:`lifecycle.ui.serve.voila_command`: the offline template, preheated
+kernels); one Chromium with a fresh, empty profile serves all pages. Every page navigates to
+``about:blank`` before it is closed, so its kernel is shut down instead of leaking; the
+teardown checks that no more kernels run than the preheated pool.
 
 Voila's page shuts its kernel down on ``beforeunload`` with a POST that needs the ``_xsrf``
 cookie, and only the tree page (``/``) sets that cookie, not ``/voila/render/...``: the browser
@@ -30,7 +31,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -41,6 +41,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+from lifecycle.ui.serve import voila_command
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"
@@ -60,19 +62,6 @@ SERVER_START_TIMEOUT = 30.0  # seconds until /voila/static/voila.js answers
 PAGE_TIMEOUT_MS = 40_000  # page load + kernel start + notebook execution
 KERNEL_EXIT_TIMEOUT = 10.0  # seconds for a left page's kernel to shut down
 ERROR_TEXT = "There was an error when executing cell"
-
-#: JavaScript: the traces of the first plotly figure under a selector, as plain lists.
-_FIGURE_JS = """selector => {
-    const plot = document.querySelector(selector + ' .js-plotly-plot')
-        || document.querySelector(selector + '.js-plotly-plot');
-    if (!plot || !plot._fullData) return null;
-    return plot._fullData.filter(t => t.visible !== false).map(t => ({
-        name: t.name,
-        x: Array.from(t.x || [], v => String(v)),
-        y: Array.from(t.y || [], Number),
-    }));
-}"""
-
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
@@ -97,14 +86,7 @@ def _wait_until_ready(url: str, process: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"voila not ready after {SERVER_START_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-def _voila_command(port: int) -> list[str]:
-    return [
-        sys.executable, "-m", "voila", str(DASHBOARDS),
-        "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-        "--MappingKernelManager.cull_idle_timeout=120",
-        "--MappingKernelManager.cull_interval=30",
-        "--MappingKernelManager.cull_connected=True",
-    ]
+POOL_SIZE = 1  # preheated kernels per dashboard, as `make run` serves them
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -153,11 +135,13 @@ def _is_kernel(process: psutil.Process) -> bool:
 def voila_server(demo_path, tmp_path_factory) -> Iterator[VoilaServer]:
     """Serve ``dashboards/`` with Voila on a free local port (workspace: ``demo_path``)."""
     folder = tmp_path_factory.mktemp("voila")
-    env = {**os.environ, "LIFECYCLE_WORKSPACE": str(demo_path),
-           "JUPYTER_CONFIG_DIR": str(folder / "config"), "PYTHONUNBUFFERED": "1"}
     port, log = free_port(), folder / "voila.log"
+    argv, extra = voila_command(DASHBOARDS, port=port, pool_size=POOL_SIZE,
+                                cull_idle_seconds=120)
+    env = {**os.environ, **extra, "LIFECYCLE_WORKSPACE": str(demo_path),
+           "JUPYTER_CONFIG_DIR": str(folder / "config"), "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as out:
-        process = subprocess.Popen(_voila_command(port), cwd=ROOT, env=env, stdout=out,
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = VoilaServer(f"http://127.0.0.1:{port}", process, log)
     try:
@@ -194,14 +178,18 @@ def browser(tmp_path_factory):
             context.close()
 
 
+def _is_local(url: str, server: str) -> bool:
+    return url.startswith((server, "data:", "blob:", "about:"))
+
+
 @pytest.fixture
 def open_dashboard(voila_server, browser) -> Iterator[Callable]:
     """Open a dashboard by notebook name; afterwards its page goes to about:blank and closes.
 
-    The returned page has ``page.js_errors`` and ``page.console_errors`` (uncaught JavaScript
-    errors and console errors seen so far) and ``page.server_log`` (the Voila log, where kernel
-    tracebacks from widget callbacks land). The teardown fails if the server still runs
-    kernels for the closed pages.
+    The returned page has ``page.js_errors``, ``page.console_errors``, ``page.outside``
+    (requests to anywhere but the server) and ``page.failed`` (failed requests), and
+    ``page.server_log`` (the Voila log, where kernel tracebacks land). The teardown fails if
+    more kernels run than the preheated pool once the pages are left.
     """
     pages = []
     if not any(c["name"] == "_xsrf" for c in browser.cookies(voila_server.url)):
@@ -212,8 +200,12 @@ def open_dashboard(voila_server, browser) -> Iterator[Callable]:
     def _open(notebook: str):
         page = browser.new_page()
         page.js_errors, page.console_errors, page.server_log = [], [], voila_server.log
+        page.outside, page.failed = [], []
         page.on("pageerror", lambda error: page.js_errors.append(str(error)))
         page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+        page.on("request", lambda r: _is_local(r.url, voila_server.url)
+                or page.outside.append(r.url))
+        page.on("requestfailed", lambda r: page.failed.append(r.url))
         pages.append(page)
         page.goto(f"{voila_server.url}/voila/render/{notebook}", wait_until="domcontentloaded")
         return page
@@ -224,28 +216,54 @@ def open_dashboard(voila_server, browser) -> Iterator[Callable]:
             page.goto("about:blank", timeout=10_000)
         finally:
             page.close()
-    left = voila_server.wait_for_kernels(0)
-    assert left == 0, f"{left} kernel(s) still running after the pages were left"
+    pool = len(list(DASHBOARDS.glob("*.ipynb"))) * POOL_SIZE
+    left = voila_server.wait_for_kernels(pool, timeout=60)
+    assert left <= pool, f"{left} kernels run after the pages were left (pool: {pool})"
 
 
-def figure_traces(page, selector: str) -> list[dict] | None:
-    """The visible traces (name, x, y) of the plotly figure at ``selector``, or None."""
-    return page.evaluate(_FIGURE_JS, selector)
+#: JavaScript: what the panel shows, read from the page: cards (exact value and text) and
+#: figures (what each adds up to, summed over its visible traces).
+_PANEL_JS = """() => {
+    const panel = document.querySelector('.lc-panel');
+    if (!panel) return null;
+    const cards = {};
+    for (const card of panel.querySelectorAll('.lc-card')) {
+        const name = Array.from(card.classList).find(c => c.startsWith('lc-card-')
+            && !['lc-card-label', 'lc-card-value', 'lc-card-note'].includes(c));
+        cards[name.slice('lc-card-'.length)] = {
+            value: Number(card.dataset.value),
+            text: card.querySelector('.lc-card-value').innerText};
+    }
+    const figures = Array.from(panel.querySelectorAll('.lc-figure'), fig => {
+        const measure = fig.dataset.measure || 'y';
+        const traces = (fig._fullData || []).filter(t => t.visible !== false);
+        const total = traces.reduce((s, t) =>
+            s + Array.from(t[measure] || [], Number).reduce((a, b) => a + (b || 0), 0), 0);
+        return {name: fig.dataset.name, agrees_with: fig.dataset.agreesWith || null,
+                traces: traces.length, total: total};
+    });
+    return {state: panel.dataset.state, busy: panel.dataset.busy, cards, figures,
+            text: panel.innerText};
+}"""
+
+
+def panel(page) -> dict | None:
+    """What the dashboard's panel shows now (see ``_PANEL_JS``)."""
+    return page.evaluate(_PANEL_JS)
 
 
 @contextmanager
-def _explained(page, waiting_for: str, selector: str) -> Iterator[None]:
+def _explained(page, waiting_for: str) -> Iterator[None]:
     """Turn a Playwright timeout into a failure that shows what the page and server said."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
         yield
     except PlaywrightTimeout as error:
-        traces = figure_traces(page, selector) or []
         log = getattr(page, "server_log", None)
         raise AssertionError(
             f"timed out waiting for {waiting_for} ({error.message.splitlines()[0]})\n"
-            f"traces now: {[(t['name'], len(t['y']), sum(t['y'])) for t in traces]}\n"
+            f"panel: {(panel(page) or {}).get('state')}\n"
             f"page errors: {getattr(page, 'js_errors', [])}\n"
             f"console errors: {getattr(page, 'console_errors', [])[-5:]}\n"
             f"page text: {page.inner_text('body')[:1500]}\n"
@@ -253,55 +271,24 @@ def _explained(page, waiting_for: str, selector: str) -> Iterator[None]:
         ) from None
 
 
-def wait_for_figure(page, selector: str, *, timeout_ms: int = PAGE_TIMEOUT_MS) -> list[dict]:
-    """Wait until the figure at ``selector`` shows traces whose y values sum above zero."""
-    with _explained(page, f"a figure with data at {selector}", selector):
+def wait_for_drawn(page, *, unlike: str | None = None, timeout_ms: int = PAGE_TIMEOUT_MS
+                   ) -> dict:
+    """Wait until the panel has drawn a state (other than ``unlike``) and is idle."""
+    with _explained(page, f"the panel to draw a state other than {unlike!r}"):
         page.wait_for_function(
-            f"""() => {{
-                const traces = ({_FIGURE_JS})({selector!r});
-                return traces && traces.reduce((s, t) => s + t.y.reduce((a, b) => a + b, 0), 0) > 0;
-            }}""",
-            timeout=timeout_ms,
-        )
-    return figure_traces(page, selector)
-
-
-def wait_for_change(page, selector: str, before: list[dict], *, timeout_ms: int = 20_000,
-                    settle_ms: int = 600) -> list[dict]:
-    """Wait until the figure at ``selector`` differs from ``before`` and has settled.
-
-    An in-place update arrives as several messages (drop, restyle, add traces), so the traces
-    count as settled once two reads ``settle_ms`` apart agree.
-    """
-    with _explained(page, f"the figure at {selector} to change", selector):
-        page.wait_for_function(
-            f"""before => JSON.stringify(({_FIGURE_JS})({selector!r})) !== JSON.stringify(before)""",
-            arg=before, timeout=timeout_ms,
-        )
-    deadline = time.monotonic() + timeout_ms / 1000
-    previous = figure_traces(page, selector)
-    while time.monotonic() < deadline:
-        page.wait_for_timeout(settle_ms)
-        current = figure_traces(page, selector)
-        if current == previous:
-            return current
-        previous = current
-    raise AssertionError(f"figure {selector} kept changing for {timeout_ms} ms")
-
-
-def wait_for_text_change(page, selector: str, old: str, *, timeout_ms: int = 20_000) -> str:
-    """Wait until the text of the element at ``selector`` differs from ``old``; return it."""
-    with _explained(page, f"the text of {selector} to change from {old!r}", selector):
-        page.wait_for_function(
-            "([selector, old]) => {const e = document.querySelector(selector);"
-            " return e !== null && e.innerText !== old;}",
-            arg=[selector, old], timeout=timeout_ms,
-        )
-    return page.inner_text(selector)
+            """unlike => { const p = document.querySelector('.lc-panel');
+                return p !== null && p.dataset.busy === '0' && p.dataset.state !== ''
+                    && p.dataset.state !== unlike; }""",
+            arg=unlike, timeout=timeout_ms)
+    return panel(page)
 
 
 def assert_no_cell_errors(page) -> None:
-    """Fail when Voila reported a failing cell (it still answers HTTP 200) or JS errors."""
+    """Fail when Voila reported a failing cell (it still answers HTTP 200), a view failed, or
+    the page had JavaScript errors or requests that failed or left the server."""
     text = page.content()
     assert ERROR_TEXT not in text, page.inner_text("body")[:3000]
+    assert "could not be computed" not in page.inner_text("body"), page.inner_text("body")[:3000]
     assert not page.js_errors, page.js_errors
+    assert not page.outside, f"requests outside the server: {page.outside}"
+    assert not page.failed, f"failed requests: {page.failed}"

@@ -1,15 +1,20 @@
-"""The overview dashboard served by Voila and driven in headless Chromium."""
+"""Every dashboard served by Voila and driven in headless Chromium, as a manager would.
+
+Each dashboard is opened and every filter changed (Region first, then the others, then back
+to the start); after each change the test waits for the panel to draw the new filter state
+(``data-state``, never a sleep) and checks that every figure adds up to the card it names and
+that each card's text says its exact value. The open-and-filter cycle runs
+:data:`CYCLES` times per dashboard. No request may leave the server.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+
 import dashboard_fixtures
 import pytest
-from dashboard_fixtures import (
-    assert_no_cell_errors,
-    wait_for_change,
-    wait_for_figure,
-    wait_for_text_change,
-)
+from dashboard_fixtures import DASHBOARDS, assert_no_cell_errors, panel, wait_for_drawn
 
 pytestmark = pytest.mark.browser
 
@@ -18,40 +23,134 @@ voila_server = dashboard_fixtures.voila_server
 browser = dashboard_fixtures.browser
 open_dashboard = dashboard_fixtures.open_dashboard
 
-REVENUE = ".lifecycle-revenue-figure"
-NEW_CUSTOMERS = ".lifecycle-new-customers-figure"
+CYCLES = 5
 
 
-def _kpi(page, name: str) -> str:
-    return page.inner_text(f".lifecycle-kpi-{name} .lifecycle-kpi-value")
+def select(css: str, label: str):
+    """Choose ``label`` in the dropdown with class ``css``."""
+    return lambda page: page.locator(f".{css} select").select_option(label=label)
 
 
-def _by_name(traces: list[dict]) -> dict[str, list[float]]:
-    return {t["name"]: t["y"] for t in traces}
+def toggle(css: str, label: str):
+    """Press the toggle button ``label`` of the widget with class ``css``."""
+    return lambda page: page.locator(f".{css}").get_by_role(
+        "button", name=label, exact=True).click()
 
 
-def _total(traces: list[dict]) -> float:
-    return sum(sum(t["y"]) for t in traces)
+def nudge(css: str, key: str, times: int = 1, handle: int = 0):
+    """Move a slider handle of the widget with class ``css`` with the keyboard."""
+    def act(page):
+        target = page.locator(f".{css} .noUi-handle").nth(handle)
+        target.focus()
+        for _ in range(times):
+            target.press(key)
+    return act
 
 
-def test_overview_shows_sales_and_follows_the_filters(open_dashboard, tmp_path):
+#: Per dashboard: (filter in the state, action, expected value or None for "changed").
+SCENARIOS = {
+    "overview.ipynb": [
+        ("region", select("lifecycle-region-filter", "Skåne"), "Skåne"),
+        ("channel", toggle("lifecycle-channel-filter", "Web"), "web"),
+        ("months", nudge("lifecycle-period-filter", "ArrowRight"), None),
+        ("channel", toggle("lifecycle-channel-filter", "Store"), "store"),
+        ("region", select("lifecycle-region-filter", "All"), "All"),
+        ("channel", toggle("lifecycle-channel-filter", "All"), "All"),
+        ("months", nudge("lifecycle-period-filter", "ArrowLeft"), None),
+    ],
+}
+
+
+#: Per dashboard: relations between its cards that every filter state must keep.
+INVARIANTS = {
+    "overview.ipynb": [
+        ("new customers are buying customers",
+         lambda c: c["new-customers"]["value"] <= c["customers"]["value"]),
+        ("returns are at most sales", lambda c: c["returns"]["value"] >= 0),
+    ],
+}
+
+
+def _number(text: str) -> float:
+    """The number a card's text shows ("€1,234", "58.3 %", "-€12")."""
+    match = re.search(r"-?[\d,]+(\.\d+)?", text.replace("−", "-"))
+    assert match, f"no number in {text!r}"
+    return float(match.group(0).replace(",", ""))
+
+
+def _check_agreement(shown: dict, where: str) -> None:
+    """Every figure adds up to its card; every card's text says its value."""
+    for name, card in shown["cards"].items():
+        text = _number(card["text"])
+        scale = 100 if card["text"].strip().endswith("%") else 1
+        assert abs(text - card["value"] * scale) <= 0.51 * 10 ** -_decimals(card["text"]), (
+            f"{where}: card {name} reads {card['text']!r} but holds {card['value']}")
+    for rule, holds in INVARIANTS.get(where.split()[0], []):
+        assert holds(shown["cards"]), f"{where}: {rule}: {shown['cards']}"
+    agreeing = [f for f in shown["figures"] if f["agrees_with"]]
+    assert agreeing, f"{where}: no figure is tied to a card"
+    for fig in agreeing:
+        card = shown["cards"][fig["agrees_with"]]["value"]
+        assert fig["total"] == pytest.approx(card, rel=1e-9, abs=1e-6), (
+            f"{where}: figure {fig['name']} adds up to {fig['total']}, "
+            f"card {fig['agrees_with']} says {card}")
+
+
+def _decimals(text: str) -> int:
+    match = re.search(r"\.(\d+)", text)
+    return len(match.group(1)) if match else 0
+
+
+def _drive(page, scenario, cycle: int, notebook: str) -> None:
+    shown = wait_for_drawn(page)
+    _check_agreement(shown, f"{notebook} cycle {cycle} at load")
+    start = json.loads(shown["state"])
+    for key, action, expected in scenario:
+        before = shown["state"]
+        action(page)
+        shown = wait_for_drawn(page, unlike=before)
+        state = json.loads(shown["state"])
+        where = f"{notebook} cycle {cycle} after setting {key}"
+        if expected is not None:
+            assert state[key] == expected, where
+        _check_agreement(shown, where)
+    assert json.loads(shown["state"]) == start, "the scenario ends where it started"
+
+
+@pytest.mark.parametrize("notebook", sorted(SCENARIOS))
+def test_dashboard_follows_every_filter(notebook, open_dashboard, tmp_path):
+    for cycle in range(CYCLES):
+        page = open_dashboard(notebook)
+        _drive(page, SCENARIOS[notebook], cycle, notebook)
+        assert_no_cell_errors(page)
+        if cycle == 0:
+            page.screenshot(path=tmp_path / f"{notebook.removesuffix('.ipynb')}.png",
+                            full_page=True)
+
+
+def test_every_dashboard_has_a_scenario():
+    assert {p.name for p in DASHBOARDS.glob("*.ipynb")} == set(SCENARIOS)
+
+
+def test_start_page_lists_every_dashboard_with_a_description(voila_server, browser):
+    page = browser.new_page()
+    outside = []
+    page.on("request", lambda r: r.url.startswith((voila_server.url, "data:"))
+            or outside.append(r.url))
+    page.goto(voila_server.url, wait_until="load")
+    items = page.locator(".lc-dashboards li")
+    links = [items.nth(i).locator("a").get_attribute("href") for i in range(items.count())]
+    assert sorted(link.rsplit("/", 1)[-1] for link in links) == sorted(SCENARIOS)
+    for i in range(items.count()):
+        assert items.nth(i).locator(".lc-title").inner_text().strip()
+        assert len(items.nth(i).locator(".lc-description").inner_text().strip()) > 20
+    assert not outside, outside
+    page.close()
+
+
+def test_panel_numbers_are_read_from_the_page(open_dashboard):
     page = open_dashboard("overview.ipynb")
-    before = wait_for_figure(page, REVENUE)
-    assert set(_by_name(before)) == {"store", "web"}
-    wait_for_figure(page, NEW_CUSTOMERS)
-    revenue = _kpi(page, "revenue")
-    assert revenue not in ("", "0")
-    page.screenshot(path=tmp_path / "overview.png", full_page=True)
-
-    page.locator(".lifecycle-channel-filter").get_by_role("button", name="web", exact=True).click()
-    after = wait_for_change(page, REVENUE, before)
-    assert _by_name(after) == {"web": _by_name(before)["web"]}
-    wait_for_text_change(page, ".lifecycle-kpi-revenue .lifecycle-kpi-value", revenue)
-
-    new_before = wait_for_figure(page, NEW_CUSTOMERS)
-    region = page.locator(".lifecycle-region-filter select")
-    region.select_option(index=1)  # the first region after "All"
-    new_after = wait_for_change(page, NEW_CUSTOMERS, new_before)
-    assert 0 < _total(new_after) < _total(new_before)
-    assert 0 < _total(wait_for_figure(page, REVENUE)) < _total(after)
-    assert_no_cell_errors(page)
+    shown = wait_for_drawn(page)
+    assert shown == panel(page)
+    assert shown["cards"]["revenue"]["text"].startswith("€")
+    assert {f["name"] for f in shown["figures"]} >= {"revenue", "new-customers"}

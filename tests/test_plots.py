@@ -26,7 +26,7 @@ def _trace_data(fig: go.Figure) -> dict[str, tuple[list, list]]:
 def test_revenue_figure_has_one_stacked_trace_per_channel(monthly):
     fig = plots.revenue_figure(monthly, color="channel")
     jan, feb = pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01")
-    assert _trace_data(fig) == {"store": ([jan, feb], [20.0, 7.5]), "web": ([jan, feb], [11.0, 2.5])}
+    assert _trace_data(fig) == {"Store": ([jan, feb], [20.0, 7.5]), "Web": ([jan, feb], [11.0, 2.5])}
     assert {t.type for t in fig.data} == {"bar"}
     assert fig.layout.barmode == "stack"
     assert fig.layout.title.text == "Net revenue by month"
@@ -36,8 +36,8 @@ def test_channel_colours_are_fixed(monthly):
     both = plots.revenue_figure(monthly, color="channel")
     web_only = plots.revenue_figure(monthly[monthly["channel"] == "web"], color="channel")
     colours = {t.name: t.marker.color for t in both.data}
-    assert colours == {"web": plots.GROUP_COLORS["web"], "store": plots.GROUP_COLORS["store"]}
-    assert web_only.data[0].marker.color == colours["web"]
+    assert colours == {"Web": plots.GROUP_COLORS["web"], "Store": plots.GROUP_COLORS["store"]}
+    assert web_only.data[0].marker.color == colours["Web"]
 
 
 def test_revenue_figure_plots_the_chosen_measure(monthly):
@@ -55,7 +55,7 @@ def test_new_customers_figure():
         "new_customers": [3, 1, 2],
     })
     fig = plots.new_customers_figure(frame, color="region")
-    assert [(t.name, t.y.tolist()) for t in fig.data] == [("north", [3, 1]), ("south", [2])]
+    assert [(t.name, t.y.tolist()) for t in fig.data] == [("North", [3, 1]), ("South", [2])]
     assert fig.layout.yaxis.title.text == "New customers"
 
 

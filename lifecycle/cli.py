@@ -1,4 +1,4 @@
-"""Batch entry points: ``lifecycle demo``, ``load``, ``quality`` and ``serve`` (the dashboards).
+"""Batch entry points: ``lifecycle demo``, ``load``, ``quality``, ``serve``, ``html``.
 
 Examples
 --------
@@ -62,6 +62,17 @@ def _serve(args) -> None:
     raise SystemExit(subprocess.call(argv, env=env))
 
 
+def _html(args) -> None:
+    from lifecycle.share import export_html
+
+    if args.path:
+        os.environ["LIFECYCLE_WORKSPACE"] = str(Path(args.path).resolve())
+    for notebook in args.notebooks:
+        if not Path(notebook).is_file():
+            raise FileNotFoundError(f"no notebook at {notebook}")
+        print(f"{notebook} -> {export_html(notebook, args.out)}", flush=True)
+
+
 def _print_repairs(repairs) -> None:
     shown = repairs[repairs.rows > 0]
     print(shown.to_string(index=False) if len(shown) else "no repairs")
@@ -92,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--pool-size", type=int, default=1,
                        help="preheated kernels per dashboard (0: start one per page load)")
     serve.set_defaults(run=_serve)
-    for p in (demo, load, quality, serve):
+    html = sub.add_parser("html", help="run notebooks and save them as HTML with their figures")
+    html.add_argument("notebooks", nargs="+", help="notebook files, e.g. notebooks/*.ipynb")
+    html.add_argument("--out", default="build/html", help="folder for the HTML files")
+    html.set_defaults(run=_html)
+    for p in (demo, load, quality, serve, html):
         p.add_argument("--path", default=None, help=f"workspace file (default {default_path()})")
     args = parser.parse_args(argv)
     try:

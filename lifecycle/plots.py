@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from lifecycle.formats import money_d3
+from lifecycle.formats import money, money_d3
 
 __all__ = [
     "GROUP_COLORS",
@@ -30,6 +30,7 @@ __all__ = [
     "segment_map_figure",
     "stage_rates_figure",
     "stage_sizes_figure",
+    "style",
     "table_rows_figure",
     "time_to_conversion_figure",
     "transition_figure",
@@ -291,28 +292,54 @@ def value_components_figure(scores: pd.DataFrame, *, top: int = 20) -> go.Figure
     return fig
 
 
-def segment_map_figure(cells: pd.DataFrame) -> go.Figure:
+def segment_map_figure(cells: pd.DataFrame, *, currency: str | None = None) -> go.Figure:
     """The R×F segment map: a 5×5 grid coloured by segment, each cell showing its customers.
 
     ``cells`` has ``r``, ``f``, ``segment`` and ``customers`` (one row per R×F cell), as
-    :func:`lifecycle.rfm.segment_cells` returns.
+    :func:`lifecycle.rfm.segment_cells` returns, and optionally ``revenue`` (shown in the cell
+    in ``currency``). The customers per cell are the trace's ``customdata``.
     """
     names = sorted(cells.segment.unique())
     code = {name: i for i, name in enumerate(names)}
     grid = cells.pivot(index="f", columns="r", values="segment").sort_index()
     count = cells.pivot(index="f", columns="r", values="customers").reindex_like(grid)
-    text = [[f"{s}<br>{n:,}" for s, n in zip(srow, nrow, strict=True)]
-            for srow, nrow in zip(grid.to_numpy(), count.to_numpy(), strict=True)]
+    revenue = (cells.pivot(index="f", columns="r", values="revenue").reindex_like(grid)
+               if "revenue" in cells.columns else None)
+
+    def text(i, j):
+        line = f"{grid.iat[i, j]}<br>{count.iat[i, j]:,.0f} customers"
+        return line + (f"<br>{money(revenue.iat[i, j], currency)}" if revenue is not None
+                       else "")
+    labels = [[text(i, j) for j in range(grid.shape[1])] for i in range(grid.shape[0])]
     palette = qualitative.Pastel + qualitative.Set3
     scale = [(i / max(len(names) - 1, 1), palette[i % len(palette)]) for i in range(len(names))]
     fig = go.Figure(go.Heatmap(
         z=grid.map(code.get).to_numpy(), x=grid.columns.to_numpy(), y=grid.index.to_numpy(),
-        text=text, texttemplate="%{text}", hoverinfo="text", colorscale=scale, showscale=False,
-        xgap=2, ygap=2, zmin=0, zmax=max(len(names) - 1, 1)))
+        customdata=count.to_numpy().tolist(), text=labels, texttemplate="%{text}", hoverinfo="text",
+        colorscale=scale, showscale=False, xgap=2, ygap=2, zmin=0, zmax=max(len(names) - 1, 1)))
     fig.update_layout(**{**_LAYOUT, "hovermode": "closest", "height": 520},
-                      title="Segment map: recency score × frequency score (customers per cell)")
-    fig.update_xaxes(title_text="recency score (5 = bought most recently)", dtick=1)
-    fig.update_yaxes(title_text="frequency score (5 = buys most often)", dtick=1)
+                      title="Segment map: recency score × frequency score")
+    fig.update_xaxes(title_text="Recency score (5 = bought most recently)", dtick=1)
+    fig.update_yaxes(title_text="Frequency score (5 = buys most often)", dtick=1)
+    return fig
+
+
+def style(fig: go.Figure, *, title: str, y_title: str = "", money: bool = False,
+          currency: str | None = None, height: int = 340) -> go.Figure:
+    """The shared look: layout, title, and a value axis of counts ("3,000") or of money in
+    ``currency`` ("€800k"); the value axis is x for horizontal bars, else y.
+
+    Examples
+    --------
+    >>> fig = style(go.Figure(go.Bar(x=[1.0], y=["a"], orientation="h")), title="Value",
+    ...             money=True, currency="EUR")
+    >>> fig.layout.xaxis.tickprefix, fig.layout.title.text
+    ('€', 'Value')
+    """
+    fig.update_layout(**{**_LAYOUT, "hovermode": "closest", "height": height},
+                      title={"text": title}, yaxis_title=y_title)
+    horizontal = bool(fig.data) and getattr(fig.data[0], "orientation", None) == "h"
+    _value_axis(fig, currency, money=money, axis="x" if horizontal else "y")
     return fig
 
 

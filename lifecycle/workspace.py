@@ -180,6 +180,33 @@ class Workspace:
             return None
         return "{}-{}".format(*_stamp(self.path))
 
+    def cached(self, name: str, compute) -> pd.DataFrame:
+        """``compute()`` once per workspace version, then read back (e.g. a model fit).
+
+        A DuckDB-file workspace keeps the frame as Parquet beside the file
+        (``<file>.cache/<name>-<version>.parquet``, written atomically; older versions are
+        removed); other backends keep it for the life of this object.
+        """
+        version = self.version
+        if version is None:
+            memo = self.__dict__.setdefault("_memo", {})
+            if name not in memo:
+                memo[name] = compute()
+            return memo[name].copy()
+        folder = self.path.with_name(self.path.name + ".cache")
+        target = folder / f"{name}-{version}.parquet"
+        if target.exists():
+            return pd.read_parquet(target)
+        frame = compute()
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        frame.to_parquet(tmp)
+        os.replace(tmp, target)
+        for old in folder.glob(f"{name}-*.parquet"):
+            if old != target:
+                old.unlink(missing_ok=True)
+        return frame
+
     def meta(self) -> dict:
         """Workspace metadata: reference date, where the data came from."""
         rows = self.con.table(_META).execute()

@@ -237,8 +237,10 @@ _PANEL_JS = """() => {
     const figures = Array.from(panel.querySelectorAll('.lc-figure'), fig => {
         const measure = fig.dataset.measure || 'y';
         const traces = (fig._fullData || []).filter(t => t.visible !== false);
+        const values = t => t[measure] ?? ((fig.data || [])[t.index] || {})[measure] ?? [];
         const total = traces.reduce((s, t) =>
-            s + Array.from(t[measure] || [], Number).reduce((a, b) => a + (b || 0), 0), 0);
+            s + Array.from(values(t)).flat(Infinity).map(Number)
+                .reduce((a, b) => a + (b || 0), 0), 0);
         return {name: fig.dataset.name, agrees_with: fig.dataset.agreesWith || null,
                 traces: traces.length, total: total};
     });

@@ -47,6 +47,11 @@ def nudge(css: str, key: str, times: int = 1, handle: int = 0):
     return act
 
 
+def click(css: str):
+    """Press the button with class ``css``."""
+    return lambda page: page.locator(f".{css} button, button.{css}").first.click()
+
+
 #: Per dashboard: (filter in the state, action, expected value or None for "changed").
 SCENARIOS = {
     "overview.ipynb": [
@@ -58,11 +63,34 @@ SCENARIOS = {
         ("channel", toggle("lifecycle-channel-filter", "All"), "All"),
         ("months", nudge("lifecycle-period-filter", "ArrowLeft"), None),
     ],
+    "customer-value.ipynb": [
+        ("region", select("lifecycle-region-filter", "Skåne"), "Skåne"),
+        ("acquisition_channel", select("lifecycle-acquisition-filter", "Paid search"),
+         "paid_search"),
+        ("region", select("lifecycle-region-filter", "All"), "All"),
+        ("acquisition_channel", select("lifecycle-acquisition-filter", "All"), "All"),
+    ],
+    "workshop.ipynb": [
+        ("weight_margin", nudge("weight-margin", "ArrowRight"), 1.5),
+        ("direction_tenure", toggle("direction-tenure", "less is better"), "less is better"),
+        ("top", select("lifecycle-top-filter", "50"), 50),
+        ("weight_margin", click("lifecycle-reset"), 1.0),
+        ("top", select("lifecycle-top-filter", "20"), 20),
+    ],
 }
 
 
 #: Per dashboard: relations between its cards that every filter state must keep.
 INVARIANTS = {
+    "customer-value.ipynb": [
+        ("6-month value is part of 12-month value",
+         lambda c: 0 < c["clv-6m"]["value"] < c["clv-12m"]["value"]),
+        ("a share is a share", lambda c: 0.2 <= c["top20"]["value"] <= 1),
+    ],
+    "workshop.ipynb": [
+        ("kept + new = top", lambda c: c["kept"]["value"] + c["entered"]["value"]
+         == c["top"]["value"]),
+    ],
     "overview.ipynb": [
         ("new customers are buying customers",
          lambda c: c["new-customers"]["value"] <= c["customers"]["value"]),

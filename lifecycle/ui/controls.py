@@ -34,7 +34,8 @@ def _options(values: list[str]) -> list[tuple[str, str]]:
 
 def dropdown(description: str, values: list[str], css_class: str) -> widgets.Dropdown:
     """A dropdown with ``All`` first, then ``values`` (shown with human labels)."""
-    widget = widgets.Dropdown(options=_options(values), value=ALL, description=description)
+    widget = widgets.Dropdown(options=_options(values), value=ALL, description=description,
+                              style={"description_width": "initial"})
     widget.add_class(css_class)
     return widget
 

@@ -26,6 +26,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -170,6 +171,7 @@ def _error_blocks(error: Exception) -> list[dict]:
 
 def dashboard(title: str, filters: Mapping[str, widgets.ValueWidget],
               view: Callable[[dict], list[dict]], *, subtitle: str = "",
+              controls: Sequence[widgets.Widget] = (), layout: Callable | None = None,
               css_class: str = "lifecycle-dashboard") -> widgets.VBox:
     """Wire ``filters`` to ``view`` through one :class:`Panel`.
 
@@ -183,10 +185,14 @@ def dashboard(title: str, filters: Mapping[str, widgets.ValueWidget],
         ``view(state) -> list of blocks``; pure, it reads nothing but the state (and what it
         closed over). An exception shows as a note on the page and in the server log.
 
+    controls : list of widgets, optional
+        Further widgets for the bar (e.g. a reset button), not part of the state.
+
     Returns
     -------
     ipywidgets.VBox
-        Heading, filter bar and panel; ``app.panel`` is the panel, ``app.refresh()`` redraws.
+        Heading, filter bar and panel; ``app.panel`` is the panel, ``app.refresh()`` redraws,
+        and ``with app.batch(): ...`` sets several filters with one redraw at the end.
 
     Examples
     --------
@@ -197,9 +203,11 @@ def dashboard(title: str, filters: Mapping[str, widgets.ValueWidget],
     >>> app.panel.content["state"], 'data-value="9.0"' in app.panel.content["blocks"][0]["html"]
     ('{"n": 3}', True)
     """
-    panel = Panel()
+    panel, held = Panel(), []
 
     def refresh(_change=None) -> None:
+        if held:
+            return
         state = {name: widget.value for name, widget in filters.items()}
         try:
             blocks = view(state)
@@ -213,9 +221,19 @@ def dashboard(title: str, filters: Mapping[str, widgets.ValueWidget],
     heading = f"<h2 style='margin:4px 0'>{html.escape(title)}</h2>"
     if subtitle:
         heading += f"<div style='color:#555;margin-bottom:6px'>{html.escape(subtitle)}</div>"
-    bar = widgets.HBox(list(filters.values()),
-                       layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+    @contextmanager
+    def batch():
+        held.append(True)
+        try:
+            yield
+        finally:
+            held.pop()
+            refresh()
+
+    items = [*filters.values(), *controls]
+    bar = (layout(items) if layout else
+           widgets.HBox(items, layout=widgets.Layout(flex_flow="row wrap", align_items="center")))
     app = widgets.VBox([widgets.HTML(heading), bar, panel])
     app.add_class(css_class)
-    app.panel, app.refresh = panel, refresh
+    app.panel, app.refresh, app.batch = panel, refresh, batch
     return app

@@ -1,87 +1,186 @@
-"""Workshop widget: weight sliders for the eight value criteria, a live top-N ranking.
+"""The workshop "what is a valuable customer": weights and directions live, the ranking moves.
 
-The room moves the sliders; the ranking, the stacked contributions of the top customers and the
-comparison with the starting weights update at once. All computation is
-:func:`lifecycle.value.score`; this module only lays out widgets.
+Eight weight sliders and eight direction toggles (more is better / less is better) are the
+filter state of a :func:`lifecycle.ui.panel.dashboard`; every change rescores all customers
+with :func:`lifecycle.value.score` and redraws the ranking (with each customer's segment and
+the measures behind the criteria), how many of the top N stayed against the starting weights,
+the segments in the top N, and what the score of the top N is made of. "Reset weights"
+restores the start in one redraw.
 """
 
 from __future__ import annotations
-
-import html
 
 import ipywidgets as widgets
 import pandas as pd
 import plotly.graph_objects as go
 
 from lifecycle import plots
+from lifecycle.formats import count, money
+from lifecycle.ui.panel import Card, cards, dashboard, figure, table
 from lifecycle.value import CRITERIA, score, top_n_change
 
-__all__ = ["build_value_app", "weight_slider"]
+__all__ = ["build_value_app", "build_workshop_app", "direction_toggle", "weight_slider",
+           "workshop_view"]
+
+UP, DOWN = "more is better", "less is better"
+
+#: How each criterion's measure reads in the ranking table.
+_MEASURES = {
+    "frequency": ("Purchases a year", lambda v, c: f"{v:.1f}"),
+    "margin": ("Margin a year", lambda v, c: money(v, c)),
+    "acquisition_cost": ("Acquisition cost", lambda v, c: money(v, c)),
+    "service_contacts": ("Service contacts a year", lambda v, c: f"{v:.1f}"),
+    "ideas": ("Ideas given", lambda v, c: count(v)),
+    "tenure": ("Years a customer", lambda v, c: f"{v:.1f}"),
+    "predicted_clv": ("12-month CLV", lambda v, c: money(v, c)),
+    "advocacy": ("Advocacy", lambda v, c: f"{v:+.0f}"),
+}
 
 
 def weight_slider(row) -> widgets.FloatSlider:
     """A 0-5 weight slider for one criterion, labelled with its workshop question."""
-    arrow = "↑" if row.direction == 1 else "↓"
     slider = widgets.FloatSlider(value=float(row.weight), min=0, max=5, step=0.5,
-                                 description=f"{row.question} {arrow}", continuous_update=False,
-                                 style={"description_width": "260px"},
-                                 layout=widgets.Layout(width="520px"))
+                                 description=row.question, continuous_update=False,
+                                 style={"description_width": "230px"},
+                                 layout=widgets.Layout(width="470px"))
     slider.add_class(f"weight-{row.criterion}")
     return slider
 
 
-def _ranking_html(current: pd.DataFrame, moves: pd.Series, top: int) -> str:
+def direction_toggle(row) -> widgets.ToggleButtons:
+    """Whether more or less of the criterion's measure is better."""
+    toggle = widgets.ToggleButtons(options=[UP, DOWN], value=UP if row.direction > 0 else DOWN,
+                                   style={"button_width": "110px"})
+    toggle.add_class(f"direction-{row.criterion}")
+    return toggle
+
+
+def _weights(start: pd.DataFrame, state: dict) -> pd.DataFrame:
+    return start.assign(
+        weight=[float(state[f"weight_{c}"]) for c in start.criterion],
+        direction=[1 if state[f"direction_{c}"] == UP else -1 for c in start.criterion])
+
+
+def _ranking(current, baseline, measures, segments, top, currency) -> pd.DataFrame:
     rows = current.nsmallest(top, "rank")
-    body = "".join(
-        f"<tr><td>{int(r['rank'])}</td><td>{html.escape(str(idx))}</td>"
-        f"<td>{r.score:.1f}</td><td>{_move(moves.get(idx))}</td></tr>"
-        for idx, r in rows.iterrows())
-    return ("<table class='value-ranking'><tr><th>rank</th><th>customer</th><th>score</th>"
-            f"<th>move</th></tr>{body}</table>")
+    before = baseline["rank"].reindex(rows.index)
+    moves = [("new" if b > top else "–" if b == r else f"▲{b - r}" if b > r else f"▼{r - b}")
+             for b, r in zip(before, rows["rank"], strict=True)]
+    out = pd.DataFrame({
+        "Rank": rows["rank"].astype(int).astype(str), "Move": moves,
+        "Customer": rows.index.astype(str),
+        "Segment": segments.reindex(rows.index).fillna("–").astype(str),
+        "Score": [f"{s:.1f}" for s in rows.score]})
+    for criterion, (title, fmt) in _MEASURES.items():
+        if criterion in measures.columns:
+            values = measures[criterion].reindex(rows.index)
+            out[title] = ["–" if pd.isna(v) else fmt(v, currency) for v in values]
+    return out
 
 
-def _move(move) -> str:
-    if move is None or pd.isna(move):
-        return "new"
-    return "–" if move == 0 else (f"▲{int(move)}" if move > 0 else f"▼{int(-move)}")
+def _segments_figure(top_rows: pd.Series, top: int):
+    counts = top_rows.fillna("Unknown").value_counts().sort_values()
+    fig = go.Figure(go.Bar(
+        x=counts.to_numpy(), y=counts.index.astype(str).to_numpy(), orientation="h",
+        name="Customers", marker_color="#2a6fb0",
+        hovertemplate="%{y}: %{x} of the top " + str(top) + "<extra></extra>"))
+    return plots.style(fig, title=f"Segments of the top {top}", height=340)
 
 
-def _summary_html(change: pd.Series) -> str:
-    return (f"<p class='value-summary'>Top {int(change.n)} against the starting weights: "
-            f"<b>{int(change.kept)}</b> kept, <b>{int(change.entered)}</b> new; "
-            f"rank correlation (Spearman) over all customers <b>{change.spearman:.2f}</b></p>")
+def workshop_view(measures: pd.DataFrame, segments: pd.Series, start: pd.DataFrame, *,
+                  currency: str | None = None):
+    """``view(state) -> blocks`` of the workshop over :func:`lifecycle.value.criteria`."""
+    baseline = score(measures, start)
+
+    def view(state: dict) -> list[dict]:
+        top = int(state["top"])
+        current = score(measures, _weights(start, state))
+        change = top_n_change(baseline, current, n=top)
+        headline = [
+            Card("customers", "Customers ranked", len(current), count(len(current))),
+            Card("top", "Top list", top, count(top), "customers shown"),
+            Card("kept", f"Still in the top {top}", change.kept, count(change.kept),
+                 "against the starting weights"),
+            Card("entered", f"New in the top {top}", change.entered, count(change.entered)),
+            Card("spearman", "Rank correlation", change.spearman, f"{change.spearman:.2f}",
+                 "Spearman, all customers; 1 = same order"),
+        ]
+        top_ids = current.nsmallest(top, "rank").index
+        return [
+            cards(headline),
+            figure("segments", _segments_figure(segments.reindex(top_ids), top),
+                   agrees_with="top", measure="x"),
+            figure("components", plots.value_components_figure(current, top=top)),
+            table("ranking", _ranking(current, baseline, measures, segments, top, currency),
+                  caption=f"The top {top} with the measures behind the criteria",
+                  numeric=("Rank", "Score", *(t for t, _ in _MEASURES.values())),
+                  width="full"),
+        ]
+    return view
+
+
+def _controls(start: pd.DataFrame, top: int) -> dict:
+    filters = {}
+    for row in start.itertuples():
+        filters[f"weight_{row.criterion}"] = weight_slider(row)
+        filters[f"direction_{row.criterion}"] = direction_toggle(row)
+    filters["top"] = widgets.Dropdown(options=[10, 20, 50, 100], value=top,
+                                      description="Top list")
+    filters["top"].add_class("lifecycle-top-filter")
+    return filters
+
+
+def _layout(items: list) -> widgets.Widget:
+    """Sliders with their direction toggles, two criteria a row; then top N and reset."""
+    *pairs, top, reset = items
+    rows = [widgets.HBox(pairs[i:i + 2]) for i in range(0, len(pairs), 2)]
+    return widgets.VBox([widgets.GridBox(rows, layout=widgets.Layout(
+        grid_template_columns="repeat(2, auto)")), widgets.HBox([top, reset])])
 
 
 def build_value_app(measures: pd.DataFrame, weights: pd.DataFrame = CRITERIA, *,
-                    top: int = 20) -> widgets.VBox:
-    """The workshop app: sliders, a summary line, the top-N contributions chart and table.
+                    segments: pd.Series | None = None, top: int = 20,
+                    currency: str | None = None) -> widgets.VBox:
+    """The workshop app on a :func:`lifecycle.value.criteria` frame (a notebook or a page).
 
-    ``measures`` comes from :func:`lifecycle.value.criteria`; ``weights`` sets the starting
-    point that the summary compares against.
+    ``weights`` is the starting point the comparison counts against and "Reset" restores;
+    ``segments`` (a Series on the same index) names each customer's segment.
     """
     start = weights.reset_index(drop=True)
-    baseline = score(measures, start)
-    sliders = [weight_slider(row) for row in start.itertuples()]
-    summary, table = widgets.HTML(), widgets.HTML()
-    figure = go.FigureWidget(plots.value_components_figure(baseline, top=top))
-    figure.add_class("value-components")
+    segments = segments if segments is not None else pd.Series(index=measures.index,
+                                                               dtype=object)
+    filters = _controls(start, top)
+    reset = widgets.Button(description="Reset weights")
+    reset.add_class("lifecycle-reset")
+    app = dashboard("What is a valuable customer?", filters,
+                    workshop_view(measures, segments, start, currency=currency),
+                    subtitle="Set how much each criterion counts and which way; the ranking "
+                    "of all customers follows.", controls=[reset], layout=_layout,
+                    css_class="lifecycle-workshop")
 
-    def refresh(_change=None) -> None:
-        current = score(measures, start.assign(weight=[s.value for s in sliders]))
-        moves = (baseline["rank"] - current["rank"]).where(baseline["rank"] <= top)
-        summary.value = _summary_html(top_n_change(baseline, current, n=top))
-        table.value = _ranking_html(current, moves, top)
-        new = plots.value_components_figure(current, top=top)
-        with figure.batch_update():
-            for old_trace, new_trace in zip(figure.data, new.data, strict=True):
-                old_trace.x, old_trace.y = new_trace.x, new_trace.y
+    def restore(_button) -> None:
+        with app.batch():
+            for row in start.itertuples():
+                filters[f"weight_{row.criterion}"].value = float(row.weight)
+                filters[f"direction_{row.criterion}"].value = UP if row.direction > 0 else DOWN
+    reset.on_click(restore)
+    return app
 
-    reset = widgets.Button(description="Reset weights", icon="undo")
-    reset.on_click(lambda _: [setattr(s, "value", float(w))
-                              for s, w in zip(sliders, start.weight, strict=True)])
-    for slider in sliders:
-        slider.observe(refresh, names="value")
-    refresh()
-    controls = widgets.VBox([widgets.HTML("<b>Weights</b> (↑ more is better, ↓ less is "
-                                          "better)"), *sliders, reset])
-    return widgets.VBox([widgets.HBox([controls, table]), summary, figure])
+
+def build_workshop_app(workspace, *, top: int = 20) -> widgets.VBox:
+    """The workshop dashboard for a workspace: measures and segments cached per version."""
+    from lifecycle.ui.customer_value import customer_base
+
+    base = workspace.cached("customer_value", lambda: customer_base(workspace))
+    measures = workspace.cached("value_measures", lambda: _measures(workspace, base))
+    return build_value_app(measures, segments=base.segment, top=top,
+                           currency=workspace.currency)
+
+
+def _measures(workspace, base: pd.DataFrame) -> pd.DataFrame:
+    from lifecycle.value import criteria
+
+    clv = base.clv_12m.rename_axis("customer_id").reset_index()
+    return criteria(workspace.table("customers"), workspace.table("transactions"),
+                    workspace.table("feedback"), as_of=workspace.as_of, clv=clv,
+                    clv_col="clv_12m")

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 import anywidget
 import ipywidgets as widgets
@@ -78,13 +79,14 @@ class Panel(anywidget.AnyWidget):
         super().__init__(_esm=_javascript(), **kwargs)
 
 
-class Card(tuple):
-    """A headline number: ``Card(name, label, value, text, note)``; see :func:`cards`."""
+class Card(NamedTuple):
+    """A headline number: its CSS name, label, exact value, formatted text and a note."""
 
-    __slots__ = ()
-
-    def __new__(cls, name: str, label: str, value: float, text: str, note: str = ""):
-        return super().__new__(cls, (name, label, float(value), text, note))
+    name: str
+    label: str
+    value: float
+    text: str
+    note: str = ""
 
 
 def _block(kind: str, name: str, width: str, **fields) -> dict:
@@ -103,10 +105,10 @@ def cards(items: Sequence[Card], *, name: str = "headline") -> dict:
     (True, True)
     """
     body = "".join(
-        f'<div class="lc-card lc-card-{html.escape(c[0])}" data-value="{c[2]!r}">'
-        f'<div class="lc-card-label">{html.escape(c[1])}</div>'
-        f'<div class="lc-card-value">{html.escape(c[3])}</div>'
-        + (f'<div class="lc-card-note">{html.escape(c[4])}</div>' if c[4] else "")
+        f'<div class="lc-card lc-card-{html.escape(c.name)}" data-value="{float(c.value)!r}">'
+        f'<div class="lc-card-label">{html.escape(c.label)}</div>'
+        f'<div class="lc-card-value">{html.escape(c.text)}</div>'
+        + (f'<div class="lc-card-note">{html.escape(c.note)}</div>' if c.note else "")
         + "</div>"
         for c in items)
     return _block("cards", name, "full", html=body)

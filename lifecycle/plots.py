@@ -273,22 +273,27 @@ def table_rows_figure(
     return _finish(fig, frame, title, "")
 
 
-def value_components_figure(scores: pd.DataFrame, *, top: int = 20) -> go.Figure:
+def value_components_figure(scores: pd.DataFrame, *, top: int = 20,
+                            names: dict | None = None) -> go.Figure:
     """Stacked contributions of each criterion to the value score of the top customers.
 
     ``scores`` is :func:`lifecycle.value.score` output: ``score``, ``rank`` and one column
-    of score points per criterion, indexed by customer.
+    of score points per criterion, indexed by customer; ``names`` maps a criterion to its
+    legend name (default: the column name as people read it).
     """
     rows = scores.nsmallest(top, "rank").iloc[::-1]
     parts = [c for c in scores.columns if c not in ("score", "rank")]
+    names = {c: (names or {}).get(c, label(c)) for c in parts}
     fig = go.Figure([go.Bar(x=rows[c].to_numpy(), y=rows.index.astype(str).to_numpy(),
-                            name=c.replace("_", " "), orientation="h",
-                            marker_color=qualitative.Safe[i % len(qualitative.Safe)])
+                            name=names[c], orientation="h",
+                            marker_color=qualitative.Safe[i % len(qualitative.Safe)],
+                            hovertemplate=f"{names[c]}: %{{x:.1f}} points<extra></extra>")
                      for i, c in enumerate(parts)])
-    fig.update_layout(**{**_LAYOUT, "hovermode": "y unified",
-                         "height": max(340, 22 * len(rows) + 120)}, barmode="stack",
+    below = {"orientation": "h", "yanchor": "top", "y": -0.12, "xanchor": "left", "x": 0}
+    fig.update_layout(**{**_LAYOUT, "hovermode": "y unified", "legend": below,
+                         "height": max(340, 22 * len(rows) + 160)}, barmode="stack",
                       title=f"What makes the top {top} valuable (score points per criterion)")
-    fig.update_xaxes(title_text="value score (0-100)", range=[0, 100])
+    fig.update_xaxes(title_text="Value score (0-100)", range=[0, 100])
     return fig
 
 

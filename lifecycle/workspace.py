@@ -184,9 +184,11 @@ class Workspace:
         """``compute()`` once per workspace version, then read back (e.g. a model fit).
 
         A DuckDB-file workspace keeps the frame as Parquet beside the file
-        (``<file>.cache/<name>-<version>.parquet``, written atomically; older versions are
-        removed); other backends keep it for the life of this object.
+        (``<file>.cache/<name>-<library version>-<version>.parquet``, written atomically;
+        older versions are removed); other backends keep it for the life of this object.
         """
+        from lifecycle import __version__
+
         version = self.version
         if version is None:
             memo = self.__dict__.setdefault("_memo", {})
@@ -194,7 +196,7 @@ class Workspace:
                 memo[name] = compute()
             return memo[name].copy()
         folder = self.path.with_name(self.path.name + ".cache")
-        target = folder / f"{name}-{version}.parquet"
+        target = folder / f"{name}-{__version__}-{version}.parquet"
         if target.exists():
             return pd.read_parquet(target)
         frame = compute()

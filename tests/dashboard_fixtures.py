@@ -285,6 +285,19 @@ def wait_for_drawn(page, *, unlike: str | None = None, timeout_ms: int = PAGE_TI
     return panel(page)
 
 
+def screenshot(page, path) -> None:
+    """Save the whole dashboard: Voila scrolls inside the page, so the viewport is stretched
+    to the panel's bottom for the shot and restored after."""
+    size = page.viewport_size
+    bottom = page.evaluate("document.querySelector('.lc-panel').getBoundingClientRect().bottom")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"],
+                                                                   int(bottom) + 40)})
+    try:
+        page.screenshot(path=path, full_page=True)
+    finally:
+        page.set_viewport_size(size)
+
+
 def assert_no_cell_errors(page) -> None:
     """Fail when Voila reported a failing cell (it still answers HTTP 200), a view failed, or
     the page had JavaScript errors or requests that failed or left the server."""

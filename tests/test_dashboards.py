@@ -14,7 +14,7 @@ import re
 
 import dashboard_fixtures
 import pytest
-from dashboard_fixtures import DASHBOARDS, assert_no_cell_errors, panel, wait_for_drawn
+from dashboard_fixtures import DASHBOARDS, assert_no_cell_errors, panel, screenshot, wait_for_drawn
 
 pytestmark = pytest.mark.browser
 
@@ -152,8 +152,7 @@ def test_dashboard_follows_every_filter(notebook, open_dashboard, tmp_path):
         _drive(page, SCENARIOS[notebook], cycle, notebook)
         assert_no_cell_errors(page)
         if cycle == 0:
-            page.screenshot(path=tmp_path / f"{notebook.removesuffix('.ipynb')}.png",
-                            full_page=True)
+            screenshot(page, tmp_path / f"{notebook.removesuffix('.ipynb')}.png")
 
 
 def test_every_dashboard_has_a_scenario():

@@ -5,6 +5,7 @@ import ibis
 import pandas as pd
 import pytest
 
+import lifecycle
 from lifecycle import DataError, Workspace
 
 AS_OF = "2025-06-30"
@@ -110,6 +111,24 @@ def test_reader_keeps_its_version_until_it_asks_again(ws):
     other.load("customers", customers(5))
     assert old.count().execute() == 3  # an open expression reads the version it was built on
     assert ws.table("customers").count().execute() == 5
+
+
+def test_cached_computes_once_per_version_and_drops_old_versions(ws):
+    ws.load("customers", customers(3))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return ws.table("customers").execute()[["customer_id"]]
+
+    first = ws.cached("ids", compute)
+    again = Workspace.open(ws.path).cached("ids", compute)  # another reader, same version
+    pd.testing.assert_frame_equal(first, again)
+    assert len(calls) == 1
+    ws.load("customers", customers(5))
+    assert len(ws.cached("ids", compute)) == 5 and len(calls) == 2
+    kept = list(ws.path.with_name(ws.path.name + ".cache").iterdir())
+    assert [p.name for p in kept] == [f"ids-{lifecycle.__version__}-{ws.version}.parquet"]
 
 
 def _reader(path, seconds, out):

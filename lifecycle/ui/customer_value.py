@@ -27,7 +27,12 @@ ALIVE_BANDS = [(0.0, "under 25 %"), (0.25, "25-50 %"), (0.5, "50-75 %"), (0.75, 
 def customer_base(workspace, *, as_of=None) -> pd.DataFrame:
     """One row per buying customer: region, acquisition channel, net revenue to date (sales
     minus returns, as on the overview), RFM scores and segment, P(alive), 6- and 12-month CLV,
-    value score and rank."""
+    the eight value criteria's measures (:func:`lifecycle.value.criteria`) and the value score
+    and rank among buying customers at the default weights.
+
+    The workshop dashboard ranks the same customers on the same measures, so its starting
+    ranking is the one shown here.
+    """
     as_of = pd.Timestamp(as_of) if as_of is not None else workspace.as_of
     tx = workspace.table("transactions")
     future = clv.customer_value(tx, as_of=as_of, horizons_months=(6, 12))
@@ -35,13 +40,12 @@ def customer_base(workspace, *, as_of=None) -> pd.DataFrame:
     people = workspace.table("customers").execute().set_index("customer_id")
     measures = value.criteria(workspace.table("customers"), tx, workspace.table("feedback"),
                               as_of=as_of, clv=future.reset_index(), clv_col="clv_12m")
-    ranked = value.score(measures)[["score", "rank"]]
     net = sales.revenue_totals(tx, by="customer_id", end=end_of(as_of)).execute()
     base = scores[["r", "f", "segment"]].join(net.set_index("customer_id").net.rename("revenue"))
     base = base.join(future[["p_alive", "clv_6m", "clv_12m"]], how="inner")
     base = base.join(people.reindex(columns=["region", "acquisition_channel"]), how="left")
-    base = base.join(ranked, how="left")
-    return base.sort_index()
+    base = base.join(measures, how="left").sort_index()
+    return base.join(value.score(base[measures.columns])[["score", "rank"]])
 
 
 def _selected(base: pd.DataFrame, state: dict) -> pd.DataFrame:
@@ -64,14 +68,15 @@ def _by_segment_figure(rows: pd.DataFrame, currency) -> go.Figure:
 
 
 def _distribution_figure(rows: pd.DataFrame, currency) -> go.Figure:
-    edges = np.unique(np.quantile(rows.clv_12m, np.linspace(0, 1, 11))) if len(rows) else [0, 1]
-    edges = np.unique(np.round(edges, 0)) if len(edges) > 2 else np.array([0.0, 1.0])
-    bins = pd.cut(rows.clv_12m, bins=np.r_[-np.inf, edges[1:-1], np.inf], right=False)
+    inner = (np.unique(np.round(np.quantile(rows.clv_12m, np.linspace(0.1, 0.9, 9)), 0))
+             if len(rows) else np.array([]))
+    bins = pd.cut(rows.clv_12m, bins=np.r_[-np.inf, inner, np.inf], right=False)
     counts = bins.value_counts(sort=False)
     fmt = lambda v: money(v, currency)  # noqa: E731
-    labels = [f"under {fmt(i.right)}" if i.left == -np.inf else
-              f"{fmt(i.left)} or more" if i.right == np.inf else f"{fmt(i.left)}-{fmt(i.right)}"
-              for i in counts.index]
+    labels = [("every value" if i.left == -np.inf and i.right == np.inf else
+               f"under {fmt(i.right)}" if i.left == -np.inf else
+               f"{fmt(i.left)} or more" if i.right == np.inf else
+               f"{fmt(i.left)}-{fmt(i.right)}") for i in counts.index]
     fig = go.Figure(go.Bar(x=labels, y=counts.to_numpy(), name="Customers",
                            marker_color="#6a9fd4",
                            hovertemplate="%{x}: %{y:,} customers<extra></extra>"))

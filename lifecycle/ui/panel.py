@@ -53,7 +53,7 @@ _CSS = """
 .lc-note { color: #333; font-size: 14px; line-height: 1.45; }
 .lc-table table { border-collapse: collapse; font-size: 13px; width: 100%; }
 .lc-table th { text-align: left; border-bottom: 2px solid #ccc; padding: 4px 8px; }
-.lc-table td { border-bottom: 1px solid #eee; padding: 3px 8px; }
+.lc-table td { border-bottom: 1px solid #eee; padding: 3px 8px; white-space: nowrap; }
 .lc-table td.lc-num, .lc-table th.lc-num { text-align: right; }
 .lc-table caption { text-align: left; font-weight: 600; padding: 4px 0; }
 .lc-error { color: #a00; font-weight: 600; }

@@ -41,6 +41,7 @@ def weight_slider(row) -> widgets.FloatSlider:
     """A 0-5 weight slider for one criterion, labelled with its workshop question."""
     slider = widgets.FloatSlider(value=float(row.weight), min=0, max=5, step=0.5,
                                  description=row.question, continuous_update=False,
+                                 readout_format=".1f",
                                  style={"description_width": "230px"},
                                  layout=widgets.Layout(width="470px"))
     slider.add_class(f"weight-{row.criterion}")
@@ -84,13 +85,15 @@ def _segments_figure(top_rows: pd.Series, top: int):
         x=counts.to_numpy(), y=counts.index.astype(str).to_numpy(), orientation="h",
         name="Customers", marker_color="#2a6fb0",
         hovertemplate="%{y}: %{x} of the top " + str(top) + "<extra></extra>"))
-    return plots.style(fig, title=f"Segments of the top {top}", height=340)
+    plots.style(fig, title=f"Segments of the top {top}", height=340)
+    return fig.update_xaxes(title_text=f"Customers in the top {top}")
 
 
 def workshop_view(measures: pd.DataFrame, segments: pd.Series, start: pd.DataFrame, *,
                   currency: str | None = None):
     """``view(state) -> blocks`` of the workshop over :func:`lifecycle.value.criteria`."""
     baseline = score(measures, start)
+    names = dict(zip(start.criterion, start.question, strict=True))
 
     def view(state: dict) -> list[dict]:
         top = int(state["top"])
@@ -110,7 +113,8 @@ def workshop_view(measures: pd.DataFrame, segments: pd.Series, start: pd.DataFra
             cards(headline),
             figure("segments", _segments_figure(segments.reindex(top_ids), top),
                    agrees_with="top", measure="x"),
-            figure("components", plots.value_components_figure(current, top=top)),
+            figure("components", plots.value_components_figure(current, top=top,
+                                                                names=names)),
             table("ranking", _ranking(current, baseline, measures, segments, top, currency),
                   caption=f"The top {top} with the measures behind the criteria",
                   numeric=("Rank", "Score", *(t for t, _ in _MEASURES.values())),
@@ -168,19 +172,11 @@ def build_value_app(measures: pd.DataFrame, weights: pd.DataFrame = CRITERIA, *,
 
 
 def build_workshop_app(workspace, *, top: int = 20) -> widgets.VBox:
-    """The workshop dashboard for a workspace: measures and segments cached per version."""
+    """The workshop dashboard for a workspace: the buying customers of
+    :func:`lifecycle.ui.customer_value.customer_base` (cached per workspace version)."""
     from lifecycle.ui.customer_value import customer_base
 
     base = workspace.cached("customer_value", lambda: customer_base(workspace))
-    measures = workspace.cached("value_measures", lambda: _measures(workspace, base))
+    measures = base[[c for c in CRITERIA.criterion if c in base.columns]]
     return build_value_app(measures, segments=base.segment, top=top,
                            currency=workspace.currency)
-
-
-def _measures(workspace, base: pd.DataFrame) -> pd.DataFrame:
-    from lifecycle.value import criteria
-
-    clv = base.clv_12m.rename_axis("customer_id").reset_index()
-    return criteria(workspace.table("customers"), workspace.table("transactions"),
-                    workspace.table("feedback"), as_of=workspace.as_of, clv=clv,
-                    clv_col="clv_12m")

@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifecycle import clv, plots
+from lifecycle.clv import _kernels, bgnbd, gamma_gamma, summaries
 from lifecycle.datasets import load_cdnow
 from lifecycle.schema import DataError
 
@@ -140,7 +141,7 @@ def test_summary_missing_column_names_it():
 
 def test_collection_in_hash_buckets_gives_the_same_summary(cdnow, monkeypatch):
     whole = clv.summary(cdnow, as_of=CAL_END).sort_index()
-    monkeypatch.setattr(clv, "_ROWS_PER_PASS", 1000)  # 7 buckets
+    monkeypatch.setattr(summaries, "_ROWS_PER_PASS", 1000)  # 7 buckets
     parts = clv.summary(cdnow, as_of=CAL_END).sort_index()
     pd.testing.assert_frame_equal(parts, whole)
 
@@ -264,7 +265,7 @@ def test_clv_is_lifetimes_formula_with_real_months(cal, bg, gg):
         ref = ref_gg.customer_lifetime_value(ref_bg, x, tx, T, m, time=12, discount_rate=0.01,
                                              freq="W")
     params = bg.params_.to_numpy()
-    _, discounted = clv._discounted_purchases(params, x.to_numpy(), T.to_numpy(), months=12,
+    _, discounted = _kernels._discounted_purchases(params, x.to_numpy(), T.to_numpy(), months=12,
                                               month=4.345, monthly_factor=1 / 1.01)
     mine = (gg.expected_spend(cal) * bg.p_alive(cal) * discounted[:, -1]).to_numpy()
     np.testing.assert_allclose(mine, ref, rtol=1e-9)
@@ -379,22 +380,22 @@ def test_recency_must_be_zero_without_repeats(cal, bg):
 
 
 def test_convergence_failure_retries_with_a_penalizer(cal, monkeypatch):
-    real = clv._minimise
+    real = _kernels._minimise
 
     def fails_without_penalty(nll, data_for, n, penalizer, size):
         return None if penalizer == 0 else real(nll, data_for, n, penalizer, size)
 
-    monkeypatch.setattr(clv, "_minimise", fails_without_penalty)
+    monkeypatch.setattr(bgnbd, "_minimise", fails_without_penalty)
     with pytest.warns(RuntimeWarning, match="refitted with penalizer=0.001"):
         model = clv.BetaGeoModel().fit(cal)
     assert model.penalizer_ == 0.001 and model.penalizer == 0.0
-    monkeypatch.setattr(clv, "_minimise", lambda *args: None)
+    monkeypatch.setattr(bgnbd, "_minimise", lambda *args: None)
     with pytest.raises(clv.ConvergenceError, match="Try a larger penalizer"):
         clv.BetaGeoModel().fit(cal)
 
 
 def test_gamma_gamma_without_a_finite_mean_is_an_error(cal, monkeypatch):
-    monkeypatch.setattr(clv, "_minimise", lambda *args: np.array([2.0, 0.9, 10.0]))
+    monkeypatch.setattr(gamma_gamma, "_minimise", lambda *args: np.array([2.0, 0.9, 10.0]))
     with pytest.raises(clv.ConvergenceError, match="q = 0.9"):
         clv.GammaGammaModel().fit(cal)
 

@@ -1,0 +1,219 @@
+"""Purchase summaries: transactions to one row per customer (frequency, recency, T, monetary
+value), the BG/NBD and Gamma-Gamma input, computed where the data lives."""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from lifecycle._frames import lazy, require
+from lifecycle.clv._kernels import _unit_days
+from lifecycle.purchases import purchase_days
+
+__all__ = ["calibration_holdout", "summary"]
+
+
+def _day(value) -> _dt.date:
+    """A date-like as a calendar day (a timestamp's time of day is dropped)."""
+    return pd.Timestamp(value).date()
+
+
+def _purchase_days(t: ir.Table, *, end, start=None, part: tuple[int, int] | None = None,
+                   customer_col: str, ts_col: str, amount_col: str) -> ir.Table:
+    """:func:`lifecycle.purchases.purchase_days` with string ids; ``part=(i, k)`` keeps only
+    the customers of hash bucket ``i`` of ``k``."""
+    if part is not None:
+        t = t.filter(_hash(t[customer_col].cast("string")) % part[1] == part[0])
+    days = purchase_days(t, end=end, start=start, customer_col=customer_col, ts_col=ts_col,
+                         amount_col=amount_col)
+    return days.mutate(customer_id=days.customer_id.cast("string"))
+
+
+@ibis.udf.scalar.builtin(name="hash")
+def _hash(value: dt.string) -> dt.uint64:
+    """The backend's own hash (ibis' ``hash()`` adds bit casts that cost DuckDB ~0.3 s per
+    10 M rows)."""
+
+
+@ibis.udf.agg.builtin(name="min_by")
+def _min_by(arg: dt.float64, key: dt.date) -> dt.float64:
+    """``arg`` of the row with the smallest ``key`` (DuckDB ``arg_min``, Spark ``min_by``).
+
+    ibis' own ``argmin`` compiles to an ordered ``FIRST`` on DuckDB, which buffers and sorts every
+    group: about twice the time and memory at millions of customers.
+    """
+
+
+def _summarise(days: ir.Table, *, end, unit: float) -> ir.Table:
+    """Purchase days to one summary row per customer."""
+    per = days.group_by("customer_id").aggregate(
+        n=days.count(), first=days.day.min(), last=days.day.max(),
+        total=days.spend.sum(), first_spend=_min_by(days.spend, days.day))
+    repeat = per.n - 1
+    return per.select(
+        "customer_id",
+        frequency=repeat.cast("int64"),
+        recency=per.last.delta(per.first, unit="day").cast("float64") / unit,
+        T=ibis.literal(_day(end)).delta(per.first, unit="day").cast("float64") / unit,
+        monetary_value=ibis.ifelse(
+            repeat > 0, ibis.greatest((per.total - per.first_spend) / repeat, 0.0), 0.0),
+    )
+
+
+_ROWS_PER_PASS = 3_000_000
+
+
+def _collect(t: ir.Table, build, time_unit: str) -> pd.DataFrame:
+    """Execute ``build(part)`` in customer hash buckets of at most ~3 M transactions each.
+
+    Aggregating millions of customers at once makes the backend hold every (customer, day)
+    group in memory (about 1.2 GB in DuckDB for 11 M transactions); buckets executed one after
+    the other need one bucket's share, for ~0.2 s more per bucket. Each bucket's result is
+    copied out of the backend's buffers at once (numbers straight into arrays sized for the
+    worst case, of which only the used part is ever touched), so the backend reuses its memory
+    for the next bucket. Returns pandas indexed by ``customer_id`` (rows in no particular
+    order), with the time unit in ``attrs``.
+    """
+    n_rows = int(t.count().to_pyarrow().as_py())  # customers <= transactions
+    k = max(1, min(64, -(-n_rows // _ROWS_PER_PASS)))
+    ids, numbers, n = [], {}, 0
+    for i in range(k):
+        part = build(None if k == 1 else (i, k)).to_pyarrow()
+        ids.append(_own(part.column("customer_id")))
+        for name in part.column_names[1:]:
+            column = part.column(name)
+            target = numbers.setdefault(name, np.empty(n_rows, column.type.to_pandas_dtype()))
+            start = n
+            for chunk in column.chunks:
+                target[start:start + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+                start += len(chunk)
+        n += part.num_rows
+        del part, column
+    index = pd.Index(pa.chunked_array(ids, type=pa.string()).to_pandas(), name="customer_id")
+    out = pd.DataFrame({name: a[:n] for name, a in numbers.items()}, index=index, copy=False)
+    out.attrs["time_unit"] = time_unit
+    return out
+
+
+def _own(column: pa.ChunkedArray) -> pa.Array:
+    """A copy of an Arrow column in pyarrow's own memory."""
+    return pa.concat_arrays([*column.chunks, pa.array([], type=column.type)])
+
+
+def summary(transactions, *, as_of, time_unit: str = "W", customer_col: str = "customer_id",
+            ts_col: str = "ts", amount_col: str = "amount"):
+    """Frequency, recency, T and monetary value per customer (the BG/NBD input).
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame or ibis.Table
+        Columns ``customer_col``, ``ts_col`` and ``amount_col`` (returns negative). Purchases are
+        counted once per customer-day; see the module docstring for returns and zero amounts.
+    as_of : date-like
+        The last observed day, inclusive; later transactions are ignored (a timestamp cuts at
+        that instant, the library's ``ts < schema.end_of(as_of)``; T counts days to its date).
+    time_unit : {"W", "D"}
+        Unit of ``recency`` and ``T``: weeks (days / 7) or days.
+
+    Returns
+    -------
+    pandas.DataFrame or ibis.Table
+        pandas in: a frame indexed by ``customer_id`` with ``frequency`` (int), ``recency``,
+        ``T`` and ``monetary_value``, rows in no particular order (sorting millions of ids
+        takes seconds); ``attrs["time_unit"]`` records the unit.
+        ibis in: the unexecuted expression with ``customer_id`` as a column.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({
+    ...     "customer_id": ["a", "a", "a", "a", "b", "b"],
+    ...     "ts": pd.to_datetime(["2024-01-01", "2024-01-08 10:00", "2024-01-08 15:00",
+    ...                           "2024-01-15", "2024-01-10", "2024-02-01"], format="ISO8601"),
+    ...     "amount": [10.0, 20.0, 10.0, 40.0, 5.0, 99.0]})
+    >>> summary(tx, as_of="2024-01-22", time_unit="D").sort_index()
+                 frequency  recency     T  monetary_value
+    customer_id
+    a                    2     14.0  21.0            35.0
+    b                    0      0.0  12.0             0.0
+    """
+    unit, end = _unit_days(time_unit), as_of
+    t, eager = lazy(transactions)
+    require(t, "transactions", [customer_col, ts_col, amount_col])
+    cols = {"customer_col": customer_col, "ts_col": ts_col, "amount_col": amount_col}
+
+    def build(part):
+        return _summarise(_purchase_days(t, end=end, part=part, **cols), end=end, unit=unit)
+
+    return _collect(t, build, time_unit) if eager else build(None)
+
+
+def calibration_holdout(transactions, *, calibration_end, observation_end, time_unit: str = "W",
+                        customer_col: str = "customer_id", ts_col: str = "ts",
+                        amount_col: str = "amount"):
+    """The calibration summary plus each customer's purchases in the holdout period.
+
+    Like ``lifetimes.utils.calibration_and_holdout_data``, without the ``_cal`` suffixes so the
+    frame goes straight into :meth:`BetaGeoModel.fit` and the prediction methods.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame or ibis.Table
+        Columns ``customer_col``, ``ts_col``, ``amount_col``.
+    calibration_end : date-like
+        Last day of the calibration period (inclusive): the ``as_of`` of the summary.
+    observation_end : date-like
+        Last day of the holdout period (inclusive), after ``calibration_end``.
+    time_unit : {"W", "D"}
+        Unit of ``recency``, ``T`` and ``duration_holdout``.
+
+    Returns
+    -------
+    pandas.DataFrame or ibis.Table
+        The :func:`summary` columns for customers whose first purchase is in the calibration
+        period, plus ``frequency_holdout`` (purchase days in the holdout period),
+        ``monetary_value_holdout`` (their mean spend, 0 without any) and ``duration_holdout``.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "c"],
+    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-15", "2024-02-05",
+    ...                                          "2024-01-10", "2024-02-02"]),
+    ...                    "amount": [10.0, 20.0, 30.0, 5.0, 7.0]})
+    >>> ch = calibration_holdout(tx, calibration_end="2024-01-28", observation_end="2024-02-25")
+    >>> ch[["frequency", "T", "frequency_holdout", "duration_holdout"]].sort_index().round(2)
+                 frequency     T  frequency_holdout  duration_holdout
+    customer_id
+    a                    1  3.86                  1               4.0
+    b                    0  2.57                  0               4.0
+    """
+    unit = _unit_days(time_unit)
+    cal_end, obs_end = calibration_end, observation_end
+    if pd.Timestamp(obs_end) <= pd.Timestamp(cal_end):
+        raise ValueError(f"observation_end ({obs_end}) must be after calibration_end ({cal_end})")
+    t, eager = lazy(transactions)
+    require(t, "transactions", [customer_col, ts_col, amount_col])
+    cols = {"customer_col": customer_col, "ts_col": ts_col, "amount_col": amount_col}
+
+    def build(part):
+        cal = _summarise(_purchase_days(t, end=cal_end, part=part, **cols), end=cal_end,
+                         unit=unit)
+        hold = _purchase_days(t, start=cal_end, end=obs_end, part=part, **cols)
+        hold = hold.group_by("customer_id").aggregate(n=hold.count(), spend=hold.spend.mean())
+        j = cal.left_join(hold, "customer_id")
+        return j.select(*cal.columns, frequency_holdout=j.n.fill_null(0).cast("int64"),
+                        monetary_value_holdout=j.spend.fill_null(0.0),
+                        duration_holdout=ibis.literal(
+                            (_day(obs_end) - _day(cal_end)).days / unit))
+
+    return _collect(t, build, time_unit) if eager else build(None)
+
+
+# --------------------------------------------------------------------------------------------
+# Summary frames as model input: validation and distinct rows
+# --------------------------------------------------------------------------------------------

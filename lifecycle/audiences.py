@@ -20,7 +20,8 @@ of dicts with the same keys works too. One row per rule:
 ``measure``
     What is counted per person: ``"events"`` (events in the window), ``"visits"`` (distinct
     sessions in the window, see :mod:`lifecycle.identity` for sessions), ``"purchase_days"``
-    (days with positive net spend up to ``as_of``, the whole history) or ``"reach"`` (matches
+    (purchase days as :mod:`lifecycle.purchases` defines them, up to ``as_of``, the whole
+    history) or ``"reach"`` (matches
     everyone: the catch-all rule every rule set must have).
 ``event_types``
     The event types counted (a tuple, or a comma-separated string); empty counts every type.
@@ -46,6 +47,7 @@ import pandas as pd
 
 from lifecycle._frames import finish, lazy, require
 from lifecycle.identity import IDENTIFYING_EVENTS, _person_events, _sessions, _stitch
+from lifecycle.purchases import customer_purchases
 from lifecycle.schema import end_of
 
 __all__ = [
@@ -196,13 +198,13 @@ def _event_counts(s: ir.Table, rules: pd.DataFrame, start, cols: dict) -> ir.Tab
     return s.group_by("person_id").aggregate(_customer=own.coalesce(False).any(), **counts)
 
 
-def _purchase_days(tx: ir.Table, end, cols: dict) -> ir.Table:
-    """Per customer with a transaction up to ``end``: days with positive net spend."""
+def _purchase_days(tx: ir.Table, as_of, cols: dict) -> ir.Table:
+    """Per customer with a transaction as of ``as_of``: purchase days (:mod:`lifecycle.purchases`)."""
     ts = tx[cols["ts_col"]].cast("timestamp")  # typed even when a pandas frame is empty
-    tx = tx.filter(ts < end)
-    days = tx.group_by(_c=tx[cols["customer_col"]].cast("string"), _day=ts.date()).aggregate(
-        _spend=tx[cols["amount_col"]].cast("float64").sum())
-    return days.group_by("_c").aggregate(_purchase_days=days.count(where=days._spend > 0))
+    tx = tx.mutate(**{cols["ts_col"]: ts, cols["amount_col"]: tx[cols["amount_col"]].cast("float64")})
+    per = customer_purchases(tx, end=as_of, customer_col=cols["customer_col"],
+                             ts_col=cols["ts_col"], amount_col=cols["amount_col"])
+    return per.select(_c=per.customer_id.cast("string"), _purchase_days=per.purchase_days)
 
 
 def _stages(s: ir.Table, tx: ir.Table, *, as_of, window_days: float, rules: pd.DataFrame,
@@ -214,7 +216,7 @@ def _stages(s: ir.Table, tx: ir.Table, *, as_of, window_days: float, rules: pd.D
         s = _sessions(s, ts_col=cols["ts_col"], anonymous_col=cols["anonymous_col"],
                       session_col=cols["session_col"], gap_minutes=cols["gap_minutes"])
     ev = _event_counts(s, rules, end - pd.Timedelta(days=window_days), cols)
-    pdays = _purchase_days(tx, end, cols)
+    pdays = _purchase_days(tx, as_of, cols)
     p = ev.outer_join(pdays, ev.person_id == pdays._c)
     person = p.person_id.coalesce(p._c)
     is_customer = p._customer.coalesce(False) | p._c.notnull()

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from lifecycle._frames import finish, lazy, require
+from lifecycle.purchases import customer_purchases
 from lifecycle.schema import end_of
 
 __all__ = [
@@ -73,18 +74,22 @@ def rfm(transactions, *, as_of, monetary: str = "total", customer_col: str = "cu
 
     Returns
     -------
-    Same kind as the input: ``customer_id, recency, frequency, monetary`` with recency in
-    days, frequency in purchase days (days with positive net spend) and monetary net spend.
+    Same kind as the input, one row per buyer: ``customer_id, recency, frequency,
+    monetary`` with recency in days since the last purchase day, frequency in purchase days
+    and monetary the net spend (returns included, whenever booked), in total or per purchase
+    day. Purchase days are those of :mod:`lifecycle.purchases`.
 
     Examples
     --------
-    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
+    Customer a returns 5 of the 35 bought, ten days after the last purchase:
+
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "a", "b"],
     ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-10",
-    ...                                          "2024-01-05"]),
-    ...                    "amount": [10.0, 5.0, 20.0, 8.0]})
+    ...                                          "2024-01-20", "2024-01-05"]),
+    ...                    "amount": [10.0, 5.0, 20.0, -5.0, 8.0]})
     >>> rfm(tx, as_of="2024-01-31")
       customer_id  recency  frequency  monetary
-    0           a       21          2      35.0
+    0           a       21          2      30.0
     1           b       26          1       8.0
     """
     if monetary not in ("total", "mean"):
@@ -92,16 +97,14 @@ def rfm(transactions, *, as_of, monetary: str = "total", customer_col: str = "cu
     t, eager = lazy(transactions)
     require(t, "transactions", [customer_col, ts_col, amount_col])
     as_of = pd.Timestamp(as_of)
-    t = t.filter(t[ts_col] < end_of(as_of))
-    days = (t.group_by(customer=t[customer_col], day=t[ts_col].date())
-            .aggregate(spend=t[amount_col].sum()).filter(ibis._.spend > 0))
-    per = days.group_by("customer").aggregate(
-        last=days.day.max(), frequency=days.count(), total=days.spend.sum())
+    per = customer_purchases(t, end=as_of, customer_col=customer_col, ts_col=ts_col,
+                             amount_col=amount_col)
+    per = per.filter(per.purchase_days > 0)
     out = per.select(
-        customer_id=per.customer,
-        recency=(ibis.literal(as_of.date()) - per.last).cast("int64"),
-        frequency=per.frequency,
-        monetary=per.total if monetary == "total" else per.total / per.frequency,
+        customer_id=per.customer_id,
+        recency=(ibis.literal(as_of.date()) - per.last_day).cast("int64"),
+        frequency=per.purchase_days,
+        monetary=per.net_spend if monetary == "total" else per.net_spend / per.purchase_days,
     ).order_by("customer_id")
     return finish(out, eager)
 

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from lifecycle._frames import lazy, require
+from lifecycle.purchases import customer_purchases
 from lifecycle.schema import end_of
 
 __all__ = ["CRITERIA", "criteria", "rank_changes", "score", "top_n_change"]
@@ -107,7 +108,7 @@ def criteria(customers, transactions, feedback, *, as_of, clv=None,
     tenure = (end - base.created_at) / pd.Timedelta(days=365.25)
     years = tenure.clip(lower=_MIN_YEARS)
     out = pd.DataFrame(index=base.index)
-    buys = _purchases(transactions, end, customer_col)
+    buys = _purchases(transactions, as_of, customer_col)
     out["frequency"] = buys.days.reindex(out.index).fillna(0) / years
     out["margin"] = buys.margin.reindex(out.index) / years
     out["acquisition_cost"] = base.acquisition_cost.astype(float)
@@ -121,16 +122,15 @@ def criteria(customers, transactions, feedback, *, as_of, clv=None,
     return out
 
 
-def _purchases(transactions, end, customer_col) -> pd.DataFrame:
+def _purchases(transactions, as_of, customer_col) -> pd.DataFrame:
+    """Purchase days (:mod:`lifecycle.purchases`) and net margin per customer."""
     t, _ = lazy(transactions)
     require(t, "transactions", [customer_col, "ts", "amount"])
-    t = t.filter(t.ts < end)
-    margin = t.margin if "margin" in t.columns else ibis.null("float64")
-    days = (t.group_by(customer_id=t[customer_col], day=t.ts.date())
-            .aggregate(spend=t.amount.sum(), margin=margin.sum()))
-    per = days.group_by("customer_id").aggregate(
-        days=(days.spend > 0).cast("int64").sum(), margin=days.margin.sum())
-    return per.execute().set_index("customer_id")
+    if "margin" not in t.columns:
+        t = t.mutate(margin=ibis.null("float64"))
+    per = customer_purchases(t, end=as_of, customer_col=customer_col, totals=("margin",))
+    return (per.select("customer_id", days=per.purchase_days, margin=per.margin).execute()
+            .set_index("customer_id"))
 
 
 def _feedback(feedback, end, customer_col) -> pd.DataFrame:

@@ -86,31 +86,34 @@ TX = _tx([
 AS_OF = "2024-01-22"
 
 
+def _by_id(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.set_index("customer_id")
+
+
 def test_summary_by_hand_in_days():
-    s = clv.summary(TX, as_of=AS_OF, time_unit="D").sort_index()
+    s = clv.summary(TX, as_of=AS_OF, time_unit="D")
     expected = pd.DataFrame(
-        {"frequency": [2, 1], "recency": [14.0, 10.0], "T": [21.0, 12.0],
-         "monetary_value": [(20.0 + 40.0) / 2, 0.0]},
-        index=pd.Index(["a", "b"], name="customer_id"))
-    pd.testing.assert_frame_equal(s, expected, check_index_type=False)
+        {"customer_id": ["a", "b"], "frequency": [2, 1], "recency": [14.0, 10.0],
+         "T": [21.0, 12.0], "monetary_value": [(20.0 + 40.0) / 2, 0.0],
+         "time_unit": pd.Categorical(["D", "D"])})
+    pd.testing.assert_frame_equal(s, expected, check_dtype=False)
     assert s["frequency"].dtype == "int64"
-    assert s.attrs["time_unit"] == "D"
 
 
 def test_summary_weeks_are_days_over_seven():
-    days = clv.summary(TX, as_of=AS_OF, time_unit="D").sort_index()
-    weeks = clv.summary(TX, as_of=AS_OF, time_unit="W").sort_index()
+    days = clv.summary(TX, as_of=AS_OF, time_unit="D")
+    weeks = clv.summary(TX, as_of=AS_OF, time_unit="W")
     pd.testing.assert_series_equal(weeks["recency"], days["recency"] / 7)
     pd.testing.assert_series_equal(weeks["T"], days["T"] / 7)
     pd.testing.assert_series_equal(weeks["monetary_value"], days["monetary_value"])
-    assert weeks.attrs["time_unit"] == "W"
+    assert set(weeks["time_unit"]) == {"W"}
 
 
 def test_as_of_is_inclusive_and_a_timestamp_cuts_at_the_instant():
     tx = _tx([("a", "2024-01-01", 10.0), ("a", "2024-01-22 15:00", 7.0)])
-    whole_day = clv.summary(tx, as_of="2024-01-22", time_unit="D")
+    whole_day = _by_id(clv.summary(tx, as_of="2024-01-22", time_unit="D"))
     assert whole_day.loc["a", "frequency"] == 1 and whole_day.loc["a", "T"] == 21.0
-    noon = clv.summary(tx, as_of="2024-01-22 12:00", time_unit="D")
+    noon = _by_id(clv.summary(tx, as_of="2024-01-22 12:00", time_unit="D"))
     assert noon.loc["a", "frequency"] == 0 and noon.loc["a", "T"] == 21.0
 
 
@@ -119,17 +122,17 @@ def test_summary_column_names_ids_and_date_columns():
                                                                "2024-01-02"]).date,
                        "paid": [5.0, 6.0, 7.0]})
     s = clv.summary(tx, as_of="2024-01-04", time_unit="D", customer_col="who", ts_col="when",
-                    amount_col="paid").sort_index()
-    assert s.index.tolist() == ["7", "8"]  # integer ids become strings
+                    amount_col="paid")
+    assert s["customer_id"].tolist() == ["7", "8"]  # integer ids become strings
     assert s["frequency"].tolist() == [1, 0] and s["T"].tolist() == [3.0, 2.0]
 
 
 def test_summary_ibis_in_ibis_out():
     expr = clv.summary(ibis.memtable(TX), as_of=AS_OF, time_unit="D")
     assert isinstance(expr, ibis.Table)
-    lazy = expr.execute().set_index("customer_id").sort_index()
-    eager = clv.summary(TX, as_of=AS_OF, time_unit="D").sort_index()
-    pd.testing.assert_frame_equal(lazy, eager, check_index_type=False, check_dtype=False)
+    lazy = expr.execute()
+    eager = clv.summary(TX, as_of=AS_OF, time_unit="D")
+    pd.testing.assert_frame_equal(lazy, eager, check_dtype=False, check_categorical=False)
 
 
 def test_summary_missing_column_names_it():
@@ -140,9 +143,9 @@ def test_summary_missing_column_names_it():
 
 
 def test_collection_in_hash_buckets_gives_the_same_summary(cdnow, monkeypatch):
-    whole = clv.summary(cdnow, as_of=CAL_END).sort_index()
-    monkeypatch.setattr(summaries, "_ROWS_PER_PASS", 1000)  # 7 buckets
-    parts = clv.summary(cdnow, as_of=CAL_END).sort_index()
+    whole = clv.summary(cdnow, as_of=CAL_END)
+    monkeypatch.setattr(summaries, "_ROWS_PER_PASS", 1000)  # 7 buckets, sorted together
+    parts = clv.summary(cdnow, as_of=CAL_END)
     pd.testing.assert_frame_equal(parts, whole)
 
 
@@ -154,8 +157,8 @@ def test_calibration_holdout_by_hand():
               ("b", "2024-01-10", 5.0),
               ("c", "2024-02-02", 7.0)])  # first purchase in the holdout: not in the cohort
     ch = clv.calibration_holdout(tx, calibration_end="2024-01-28", observation_end="2024-02-25",
-                                 time_unit="D").sort_index()
-    assert ch.index.tolist() == ["a", "b"]
+                                 time_unit="D")
+    assert ch["customer_id"].tolist() == ["a", "b"]
     assert ch["frequency"].tolist() == [1, 0] and ch["T"].tolist() == [27.0, 18.0]
     assert ch["frequency_holdout"].tolist() == [2, 0]
     assert ch["monetary_value_holdout"].tolist() == [(36.0 + 12.0) / 2, 0.0]
@@ -174,7 +177,7 @@ def test_cdnow_summary_is_the_published_one(cal):
     decimals it is published with); counting transactions instead differs for 80 customers."""
     ref = pd.read_csv(LIFETIMES_DATA / "cdnow_customers_summary_with_transactions.csv")
     ref.index = ref["ID"].astype(str)
-    mine = cal.loc[ref.index]
+    mine = _by_id(cal).loc[ref.index]
     assert (mine["frequency"].to_numpy() == ref["x"].to_numpy()).all()
     np.testing.assert_allclose(mine["recency"], ref["t_x"], atol=0.005)
     np.testing.assert_allclose(mine["T"], ref["T"], atol=0.005)
@@ -188,8 +191,8 @@ def test_cdnow_daily_summary_equals_lifetimes_with_daily_periods(cdnow):
         ref = _lifetimes().utils.summary_data_from_transaction_data(
             cdnow[cdnow["ts"] <= CAL_END], "customer_id", "ts", monetary_value_col="amount",
             observation_period_end=CAL_END, freq="D")
-    mine = clv.summary(cdnow, as_of=CAL_END, time_unit="D").loc[ref.index]
-    pd.testing.assert_frame_equal(mine.astype(float), ref, check_names=False,
+    mine = _by_id(clv.summary(cdnow, as_of=CAL_END, time_unit="D")).loc[ref.index]
+    pd.testing.assert_frame_equal(mine.drop(columns="time_unit").astype(float), ref, check_names=False,
                                   check_index_type=False)
 
 
@@ -249,7 +252,8 @@ def test_predictions_equal_lifetimes_formulas(cal, bg, gg):
     np.testing.assert_allclose(bg.expected_purchases(cal, horizon=39), expected, rtol=1e-9)
     np.testing.assert_allclose(bg.p_alive(cal), alive, rtol=1e-9)
     np.testing.assert_allclose(gg.expected_spend(cal), spend, rtol=1e-9)
-    assert bg.expected_purchases(cal, horizon=39)["1"] == pytest.approx(1.226, abs=5e-4)
+    first = cal.index[cal["customer_id"] == "1"][0]
+    assert bg.expected_purchases(cal, horizon=39)[first] == pytest.approx(1.226, abs=5e-4)
 
 
 def test_clv_is_lifetimes_formula_with_real_months(cal, bg, gg):
@@ -277,7 +281,8 @@ def test_daily_and_weekly_fits_value_customers_alike(cdnow):
     days = clv.customer_value(cdnow, as_of=CAL_END, time_unit="D", horizons_months=12)
     assert days.attrs["bgnbd"]["alpha"] == pytest.approx(7 * weeks.attrs["bgnbd"]["alpha"],
                                                          rel=1e-4)
-    np.testing.assert_allclose(days["clv_12m"], weeks.loc[days.index, "clv_12m"], rtol=1e-4)
+    np.testing.assert_allclose(days["clv_12m"], weeks["clv_12m"], rtol=1e-4)
+    assert days["customer_id"].equals(weeks["customer_id"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,9 +292,9 @@ def test_daily_and_weekly_fits_value_customers_alike(cdnow):
 
 def test_lifetime_value_columns_and_discounting(cal, bg, gg):
     lv = clv.lifetime_value(cal, purchases=bg, spend=gg, horizons_months=(12, 6))
-    assert lv.columns.tolist() == ["p_alive", "expected_spend", "expected_purchases_6m",
+    assert lv.columns.tolist() == ["customer_id", "p_alive", "expected_spend", "expected_purchases_6m",
                                    "clv_6m", "expected_purchases_12m", "clv_12m"]
-    assert lv.index.equals(cal.index)
+    assert lv.index.equals(cal.index) and lv["customer_id"].equals(cal["customer_id"])
     flat = clv.lifetime_value(cal, purchases=bg, spend=gg, horizons_months=12, discount_rate=0)
     np.testing.assert_allclose(flat["clv_12m"], flat["expected_spend"]
                                * flat["expected_purchases_12m"], rtol=1e-12)
@@ -313,15 +318,16 @@ def test_never_repeated_customers_get_the_population_mean_spend(cal, gg):
 
 def test_customer_value_on_cdnow(cdnow, bg, gg):
     cv = clv.customer_value(cdnow, as_of=CAL_END)
-    assert cv.columns.tolist() == ["frequency", "recency", "T", "monetary_value", "p_alive",
-                                   "expected_spend", "expected_purchases_6m", "clv_6m",
-                                   "expected_purchases_12m", "clv_12m"]
-    assert len(cv) == 2357 and cv.index.name == "customer_id"
+    assert cv.columns.tolist() == ["customer_id", "frequency", "recency", "T", "monetary_value",
+                                   "time_unit", "p_alive", "expected_spend",
+                                   "expected_purchases_6m", "clv_6m", "expected_purchases_12m",
+                                   "clv_12m"]
+    assert len(cv) == 2357 and cv["customer_id"].is_monotonic_increasing
     assert cv.attrs["bgnbd"] == pytest.approx(bg.params_.to_dict(), rel=1e-5)
     assert cv.attrs["gamma_gamma"] == pytest.approx(gg.params_.to_dict(), rel=1e-5)  # row order
     assert cv.notna().all().all() and (cv.select_dtypes("number") >= 0).all().all()
     lazy = clv.customer_value(ibis.memtable(cdnow), as_of=CAL_END)
-    pd.testing.assert_frame_equal(lazy.sort_index(), cv.sort_index(), check_index_type=False)
+    pd.testing.assert_frame_equal(lazy, cv)
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,7 +350,8 @@ def test_fit_returns_self_and_keeps_hyperparameters(cal):
     model = clv.BetaGeoModel(penalizer=0.01)
     assert model.fit(cal) is model and model.penalizer == 0.01 == model.penalizer_
     assert model.params_["a"] < clv.BetaGeoModel().fit(cal).params_["a"]  # shrunk
-    assert cal.columns.tolist()[:4] == ["frequency", "recency", "T", "monetary_value"]
+    assert cal.columns.tolist()[:5] == ["customer_id", "frequency", "recency", "T",
+                                        "monetary_value"]
 
 
 def test_time_unit_mismatch_is_an_error(cal):
@@ -364,7 +371,7 @@ def test_time_unit_mismatch_is_an_error(cal):
 def test_invalid_summaries_name_the_column_and_rule(cal, column, value, rule):
     bad = cal.copy()
     bad[column] = bad[column].astype(float)
-    bad.loc["1", column] = value
+    bad.loc[bad["customer_id"] == "1", column] = value
     with pytest.raises(DataError, match=rule) as err:
         clv.BetaGeoModel().fit(bad)
     assert err.value.column == column and err.value.rows == 1
@@ -372,7 +379,7 @@ def test_invalid_summaries_name_the_column_and_rule(cal, column, value, rule):
 
 def test_recency_must_be_zero_without_repeats(cal, bg):
     bad = cal.copy()
-    bad.loc["3", "recency"] = 2.0  # customer 3 never repeated
+    bad.loc[bad["customer_id"] == "3", "recency"] = 2.0  # customer 3 never repeated
     with pytest.raises(DataError, match="must be 0 when frequency is 0"):
         bg.p_alive(bad)
     with pytest.raises(DataError, match="no customers"):
@@ -421,6 +428,95 @@ def test_import_and_lifetimes_engine_leave_global_state_alone(cal):
 
 
 # --------------------------------------------------------------------------------------------
+# Deterministic, scale-proof, honest about weak data, a scikit-learn estimator
+# --------------------------------------------------------------------------------------------
+
+
+def _fits(summary):
+    bg_model, gg_model = clv.BetaGeoModel().fit(summary), clv.GammaGammaModel().fit(summary)
+    value = clv.lifetime_value(summary, purchases=bg_model, spend=gg_model)
+    return bg_model, gg_model, value
+
+
+def test_fits_and_predictions_do_not_depend_on_row_order(cdnow, cal):
+    bg_model, gg_model, value = _fits(cal)
+    shuffled = cal.sample(frac=1.0, random_state=3)
+    bg_2, gg_2, value_2 = _fits(shuffled)
+    assert bg_2.params_.to_numpy().tobytes() == bg_model.params_.to_numpy().tobytes()
+    assert gg_2.params_.to_numpy().tobytes() == gg_model.params_.to_numpy().tobytes()
+    again = value_2.set_index("customer_id").loc[value["customer_id"]].to_numpy()
+    assert again.tobytes() == value.drop(columns="customer_id").to_numpy().tobytes()
+    # and the summary itself has one order whatever order the transactions come in
+    reordered = clv.summary(cdnow.sample(frac=1.0, random_state=4), as_of=CAL_END)
+    pd.testing.assert_frame_equal(reordered, clv.summary(cdnow, as_of=CAL_END))
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e-4, 100.0, 3e5, 1e9])
+def test_gamma_gamma_fits_any_money_unit(cal, gg, scale):
+    scaled = clv.GammaGammaModel().fit(cal.assign(monetary_value=cal.monetary_value * scale))
+    relative = scaled.params_ / np.array([1.0, 1.0, scale])
+    pd.testing.assert_series_equal(relative, gg.params_, rtol=1e-6)
+    np.testing.assert_allclose(scaled.standard_errors_["v"] / scale, gg.standard_errors_["v"],
+                               rtol=1e-4)
+
+
+def test_bgnbd_without_repeat_buyers_is_an_error(cal):
+    once = cal[cal.frequency == 0]
+    with pytest.raises(DataError, match="no customer has a repeat purchase"):
+        clv.BetaGeoModel().fit(once)
+
+
+def test_duplicate_customer_ids_are_an_error(cal):
+    twice = pd.concat([cal, cal.head(3)], ignore_index=True)
+    with pytest.raises(DataError, match="duplicate customer id") as err:
+        clv.BetaGeoModel().fit(twice)
+    assert err.value.column == "customer_id" and err.value.rows == 6
+
+
+def test_models_are_scikit_learn_estimators(cal):
+    from sklearn.base import clone
+
+    model = clv.BetaGeoModel(penalizer=0.01, time_unit="W")
+    assert model.get_params() == {"penalizer": 0.01, "time_unit": "W", "engine": "numpy"}
+    fitted = clone(model).fit(cal)
+    assert not hasattr(model, "params_") and fitted.penalizer_ == 0.01
+    assert clone(clv.GammaGammaModel()).set_params(penalizer=0.1).penalizer == 0.1
+    assert "penalizer=0.01" in repr(model)
+
+
+def test_models_take_the_time_unit_from_the_summary(cdnow):
+    daily = clv.summary(cdnow, as_of=CAL_END, time_unit="D")
+    weekly = clv.summary(cdnow, as_of=CAL_END, time_unit="W")
+    by_day, by_week = clv.BetaGeoModel().fit(daily), clv.BetaGeoModel().fit(weekly)
+    assert (by_day.time_unit_, by_week.time_unit_) == ("D", "W")
+    assert by_day.params_["alpha"] == pytest.approx(7 * by_week.params_["alpha"], rel=1e-5)
+    lazy = clv.BetaGeoModel().fit(clv.summary(ibis.memtable(cdnow), as_of=CAL_END,
+                                              time_unit="D"))
+    assert lazy.time_unit_ == "D"
+    pd.testing.assert_series_equal(lazy.params_, by_day.params_, rtol=1e-9)
+    with pytest.raises(ValueError, match="fitted in 'D'"):
+        by_day.p_alive(weekly)
+    with pytest.raises(ValueError, match="the summary's durations are in 'D'"):
+        clv.BetaGeoModel(time_unit="W").fit(daily)
+    with pytest.raises(ValueError, match="does not say its time unit"):
+        clv.BetaGeoModel().fit(daily.drop(columns="time_unit"))
+
+
+def test_standard_errors_agree_with_lifetimes(cal, bg, gg):
+    lifetimes = _lifetimes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_bg = lifetimes.BetaGeoFitter().fit(cal["frequency"], cal["recency"], cal["T"])
+        repeat = cal[cal.frequency > 0]
+        ref_gg = lifetimes.GammaGammaFitter().fit(repeat.frequency, repeat.monetary_value)
+    assert bg.standard_errors_.index.tolist() == ["r", "alpha", "a", "b"]
+    pd.testing.assert_series_equal(bg.standard_errors_, ref_bg.standard_errors_, rtol=0.01,
+                                   check_names=False)
+    pd.testing.assert_series_equal(gg.standard_errors_, ref_gg.standard_errors_, rtol=0.01,
+                                   check_names=False)
+
+
+# --------------------------------------------------------------------------------------------
 # Properties of the predictions
 # --------------------------------------------------------------------------------------------
 
@@ -439,6 +535,7 @@ def histories(draw):
 def _models(r, alpha, a, b, p, q, v):
     bg_model, gg_model = clv.BetaGeoModel(), clv.GammaGammaModel()
     bg_model.params_ = pd.Series([r, alpha, a, b], index=["r", "alpha", "a", "b"])
+    bg_model.time_unit_ = "W"
     gg_model.params_ = pd.Series([p, q, v], index=["p", "q", "v"])
     gg_model.mean_spend_ = p * v / (q - 1)
     return bg_model, gg_model

@@ -46,9 +46,9 @@ _ALL_COLUMNS = [*_BG_COLUMNS, "monetary_value"]
 
 
 def _eager(summary) -> pd.DataFrame:
-    """A summary as pandas (an ibis summary is executed, indexed by customer_id)."""
+    """A summary as pandas (an ibis summary is executed)."""
     if isinstance(summary, ir.Table):
-        return summary.execute().set_index("customer_id")
+        return summary.execute()
     if isinstance(summary, pd.DataFrame):
         return summary
     raise TypeError(f"expected a pandas DataFrame or an ibis Table, got {type(summary).__name__}")
@@ -71,8 +71,12 @@ def _validate(frame: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
 
     def check(column, bad, rule):
         if bad.any():
-            examples = frame[bad].head(5).reset_index()
+            examples = frame[bad].head(5)
             problems.append(Problem("summary", column, rule, int(bad.sum()), examples))
+
+    if "customer_id" in frame.columns:
+        check("customer_id", frame["customer_id"].duplicated(keep=False).to_numpy(),
+              "duplicate customer id: one row per customer")
 
     for c, a in v.items():
         check(c, ~(a >= 0) | (np.isinf(a) if a.dtype.kind == "f" else False),
@@ -125,35 +129,71 @@ def _group(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _distinct(summary, columns: list[str], *, repeat_only: bool = False):
-    """Distinct rows of ``columns`` (validated arrays) and how many customers share each.
+    """Distinct rows of ``columns`` (validated arrays), how many customers share each, and the
+    summary's time unit (None if it does not say).
 
     An ibis summary is reduced in its backend; only the distinct rows come into Python. For
     the repeat buyers' (frequency, monetary value) of a pandas summary, the rows themselves
-    with weight 1.
+    with weight 1. The rows come sorted by their values, so a fit sees the same numbers in the
+    same order whatever the summary's row order: two fits are bit-identical.
     """
     if isinstance(summary, ir.Table):
         s = summary.filter((summary.frequency > 0) & (summary.monetary_value > 0)) \
             if repeat_only else summary
-        rows = s.group_by(columns).aggregate(_weight=s.count()).execute()
+        keys = [*columns, *(["time_unit"] if "time_unit" in s.columns else [])]
+        rows = s.group_by(keys).aggregate(_weight=s.count()).execute()
         v = {c: a.astype("float64", copy=False) for c, a in _validate(rows, columns).items()}
-        return v, rows["_weight"].to_numpy(dtype="float64")
-    v = _validate(_eager(summary), columns)
-    if repeat_only:  # spend is continuous: nearly every pair is distinct, and hashing millions
-        keep = (v["frequency"] > 0) & (v["monetary_value"] > 0)  # of floats costs ~100 MB
-        return {c: a[keep].astype("float64") for c, a in v.items()}, np.ones(keep.sum())
-    key, first = _group(*v.values())
-    weights = np.bincount(key).astype("float64")
-    return {c: a[first].astype("float64") for c, a in v.items()}, weights
+        unit = _unit_of(rows)  # one unit, so the rows stay distinct over ``columns``
+        w = rows["_weight"].to_numpy(dtype="float64")
+    else:
+        frame = _eager(summary)
+        v, unit = _validate(frame, columns), _unit_of(frame)
+        if repeat_only:  # spend is continuous: nearly every pair is distinct, and hashing
+            keep = (v["frequency"] > 0) & (v["monetary_value"] > 0)  # millions of floats
+            v = {c: a[keep].astype("float64") for c, a in v.items()}  # costs ~100 MB
+            w = np.ones(int(keep.sum()))
+        else:
+            key, first = _group(*v.values())
+            w = np.bincount(key).astype("float64")
+            v = {c: a[first].astype("float64") for c, a in v.items()}
+    order = np.lexsort([v[c] for c in reversed(columns)])
+    return {c: a[order] for c, a in v.items()}, w[order], unit
 
 
-def _check_unit(summary, time_unit: str) -> None:
-    _unit_days(time_unit)
-    attrs = summary.attrs if isinstance(summary, pd.DataFrame) else {}
-    unit = attrs.get("time_unit", time_unit)
-    if unit != time_unit:
-        raise ValueError(f"the summary's durations are in {unit!r} but the model's time_unit is "
-                         f"{time_unit!r}: build the summary with time_unit={time_unit!r} or set "
-                         f"the model's time_unit={unit!r}")
+def _unit_of(frame: pd.DataFrame) -> str | None:
+    """The time unit a summary frame states in its ``time_unit`` column (None without one)."""
+    if "time_unit" not in frame.columns:
+        return None
+    units = pd.unique(frame["time_unit"].dropna())
+    if len(units) != 1:
+        raise DataError([Problem("summary", "time_unit", "one time unit for all rows, found "
+                                 f"{sorted(map(str, units)) or 'none'}", len(frame))])
+    unit = str(units[0])
+    _unit_days(unit)
+    return unit
+
+
+def _resolve_unit(summary_unit: str | None, model_unit: str | None) -> str:
+    """The unit a model works in: the summary's, which must agree with the model's if set."""
+    if model_unit is not None:
+        _unit_days(model_unit)
+    if summary_unit is None and model_unit is None:
+        raise ValueError("the summary does not say its time unit (no time_unit column): set "
+                         "the model's time_unit ('W' or 'D') or build the summary with "
+                         "lifecycle.clv.summary")
+    if summary_unit is not None and model_unit is not None and summary_unit != model_unit:
+        raise ValueError(f"the summary's durations are in {summary_unit!r} but the model's "
+                         f"time_unit is {model_unit!r}: build the summary with "
+                         f"time_unit={model_unit!r} or leave the model's time_unit unset")
+    return summary_unit or model_unit
+
+
+def _check_unit(frame: pd.DataFrame, fitted_unit: str) -> None:
+    """A summary to predict on is in the unit the model was fitted in."""
+    unit = _unit_of(frame)
+    if unit is not None and unit != fitted_unit:
+        raise ValueError(f"the summary's durations are in {unit!r} but the model was fitted in "
+                         f"{fitted_unit!r}: build the summary with time_unit={fitted_unit!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,9 +315,30 @@ def _minimise(nll, data_for, n: int, penalizer: float, size: int) -> np.ndarray 
     data = data_for(slice(None))
     for x0, options in [*starts, (cold, {})]:
         res = _bfgs(nll, x0, data, penalizer, 1e-7, options)
-        if res is not None:
+        if res is not None and not (x0 is cold and res.nit == 0):  # never left the start
             return np.exp(res.x)
     return None
+
+
+def _covariance(nll, params: np.ndarray, data, penalizer: float, n: float) -> np.ndarray:
+    """Asymptotic covariance of the fitted parameters, as ``lifetimes`` estimates it.
+
+    The Hessian of the mean negative log-likelihood in log-parameters (central differences of
+    the analytic gradient), inverted and divided by the ``n`` customers, is the covariance of
+    the log-parameters; the delta method turns it into the parameters' own. NaN where the
+    Hessian is not positive definite (a parameter the data does not identify).
+    """
+    theta, step = np.log(params), 1e-5
+    hessian = np.empty((len(theta), len(theta)))
+    for j in range(len(theta)):
+        shift = np.zeros(len(theta))
+        shift[j] = step
+        hessian[:, j] = (nll(theta + shift, data, penalizer)[1]
+                         - nll(theta - shift, data, penalizer)[1]) / (2 * step)
+    hessian = (hessian + hessian.T) / 2
+    if not np.all(np.isfinite(hessian)) or np.linalg.eigvalsh(hessian).min() <= 0:
+        return np.full_like(hessian, np.nan)
+    return np.outer(params, params) * np.linalg.inv(hessian) / n
 
 
 def _bfgs(nll, x0, data, penalizer: float, tol: float, options: dict | None = None):
@@ -410,6 +471,12 @@ def _p_alive(params, x, tx, T) -> np.ndarray:
     odds = special.expit(np.negative(odds, out=odds), out=odds)
     odds[x == 0] = 1.0
     return odds
+
+
+def _fitted_unit(model) -> str:
+    """The time unit a fitted BG/NBD model works in."""
+    _fitted(model)
+    return model.time_unit_
 
 
 def _fitted(model) -> np.ndarray:

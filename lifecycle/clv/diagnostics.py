@@ -14,6 +14,7 @@ from lifecycle.clv._kernels import (
     _check_unit,
     _eager,
     _fitted,
+    _fitted_unit,
     _group,
     _p_alive,
     _unit_days,
@@ -59,7 +60,7 @@ def holdout_by_frequency(cal_holdout, *, model: BetaGeoModel,
     3          3    3+        293    3.22       3.01
     """
     frame = _eager(cal_holdout)
-    _check_unit(frame, model.time_unit)
+    _check_unit(frame, _fitted_unit(model))
     require(frame, "cal_holdout", ["frequency_holdout", "duration_holdout"])
     params, v = _fitted(model), _validate(frame, _BG_COLUMNS)
     x, T = v["frequency"], v["T"]
@@ -161,7 +162,8 @@ def cumulative_repeat_purchases(transactions, *, model: BetaGeoModel, observatio
     3 2024-01-05  4.0     2.0      2.25
     4 2024-01-06  5.0     3.0      3.00
     """
-    unit, params = _unit_days(model.time_unit), _fitted(model)
+    params = _fitted(model)
+    unit = _unit_days(model.time_unit_)
     t, _ = lazy(transactions)
     require(t, "transactions", [customer_col, ts_col, amount_col])
     end = observation_end

@@ -11,6 +11,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lifecycle._frames import lazy, require
 from lifecycle.clv._kernels import _unit_days
@@ -77,14 +78,15 @@ def _collect(t: ir.Table, build, time_unit: str) -> pd.DataFrame:
     the other need one bucket's share, for ~0.2 s more per bucket. Each bucket's result is
     copied out of the backend's buffers at once (numbers straight into arrays sized for the
     worst case, of which only the used part is ever touched), so the backend reuses its memory
-    for the next bucket. Returns pandas indexed by ``customer_id`` (rows in no particular
-    order), with the time unit in ``attrs``.
+    for the next bucket. Returns pandas with ``customer_id`` first, rows sorted by it (the
+    backend sorts a single bucket; several are sorted here), and ``time_unit``.
     """
     n_rows = int(t.count().to_pyarrow().as_py())  # customers <= transactions
     k = max(1, min(64, -(-n_rows // _ROWS_PER_PASS)))
     ids, numbers, n = [], {}, 0
     for i in range(k):
-        part = build(None if k == 1 else (i, k)).to_pyarrow()
+        expr = build(None if k == 1 else (i, k))
+        part = (expr.order_by("customer_id") if k == 1 else expr).to_pyarrow()
         ids.append(_own(part.column("customer_id")))
         for name in part.column_names[1:]:
             column = part.column(name)
@@ -95,10 +97,12 @@ def _collect(t: ir.Table, build, time_unit: str) -> pd.DataFrame:
                 start += len(chunk)
         n += part.num_rows
         del part, column
-    index = pd.Index(pa.chunked_array(ids, type=pa.string()).to_pandas(), name="customer_id")
-    out = pd.DataFrame({name: a[:n] for name, a in numbers.items()}, index=index, copy=False)
-    out.attrs["time_unit"] = time_unit
-    return out
+    ids = pa.chunked_array(ids, type=pa.string())
+    order = None if k == 1 else pc.sort_indices(ids).to_numpy()
+    out = {"customer_id": (ids if order is None else ids.take(order)).to_pandas()}
+    out.update({name: a[:n] if order is None else a[:n][order] for name, a in numbers.items()})
+    out["time_unit"] = pd.Categorical.from_codes(np.zeros(n, dtype="int8"), [time_unit])
+    return pd.DataFrame(out, copy=False)
 
 
 def _own(column: pa.ChunkedArray) -> pa.Array:
@@ -124,10 +128,10 @@ def summary(transactions, *, as_of, time_unit: str = "W", customer_col: str = "c
     Returns
     -------
     pandas.DataFrame or ibis.Table
-        pandas in: a frame indexed by ``customer_id`` with ``frequency`` (int), ``recency``,
-        ``T`` and ``monetary_value``, rows in no particular order (sorting millions of ids
-        takes seconds); ``attrs["time_unit"]`` records the unit.
-        ibis in: the unexecuted expression with ``customer_id`` as a column.
+        One row per buyer, sorted by ``customer_id`` (a column, as in every per-customer
+        output of the library): ``customer_id``, ``frequency`` (int), ``recency``, ``T``,
+        ``monetary_value`` and ``time_unit`` (the unit, which the models take from it). pandas
+        in, pandas out; ibis in, the unexecuted ibis expression out.
 
     Examples
     --------
@@ -136,11 +140,10 @@ def summary(transactions, *, as_of, time_unit: str = "W", customer_col: str = "c
     ...     "ts": pd.to_datetime(["2024-01-01", "2024-01-08 10:00", "2024-01-08 15:00",
     ...                           "2024-01-15", "2024-01-10", "2024-02-01"], format="ISO8601"),
     ...     "amount": [10.0, 20.0, 10.0, 40.0, 5.0, 99.0]})
-    >>> summary(tx, as_of="2024-01-22", time_unit="D").sort_index()
-                 frequency  recency     T  monetary_value
-    customer_id
-    a                    2     14.0  21.0            35.0
-    b                    0      0.0  12.0             0.0
+    >>> summary(tx, as_of="2024-01-22", time_unit="D")
+      customer_id  frequency  recency     T  monetary_value time_unit
+    0           a          2     14.0  21.0            35.0         D
+    1           b          0      0.0  12.0             0.0         D
     """
     unit, end = _unit_days(time_unit), as_of
     t, eager = lazy(transactions)
@@ -150,7 +153,12 @@ def summary(transactions, *, as_of, time_unit: str = "W", customer_col: str = "c
     def build(part):
         return _summarise(_purchase_days(t, end=end, part=part, **cols), end=end, unit=unit)
 
-    return _collect(t, build, time_unit) if eager else build(None)
+    return _collect(t, build, time_unit) if eager else _stated(build(None), time_unit)
+
+
+def _stated(expr: ir.Table, time_unit: str) -> ir.Table:
+    """An ibis summary sorted by customer and stating its time unit, as the pandas one."""
+    return expr.mutate(time_unit=ibis.literal(time_unit)).order_by("customer_id")
 
 
 def calibration_holdout(transactions, *, calibration_end, observation_end, time_unit: str = "W",
@@ -186,11 +194,10 @@ def calibration_holdout(transactions, *, calibration_end, observation_end, time_
     ...                                          "2024-01-10", "2024-02-02"]),
     ...                    "amount": [10.0, 20.0, 30.0, 5.0, 7.0]})
     >>> ch = calibration_holdout(tx, calibration_end="2024-01-28", observation_end="2024-02-25")
-    >>> ch[["frequency", "T", "frequency_holdout", "duration_holdout"]].sort_index().round(2)
-                 frequency     T  frequency_holdout  duration_holdout
-    customer_id
-    a                    1  3.86                  1               4.0
-    b                    0  2.57                  0               4.0
+    >>> ch[["customer_id", "frequency", "T", "frequency_holdout", "duration_holdout"]].round(2)
+      customer_id  frequency     T  frequency_holdout  duration_holdout
+    0           a          1  3.86                  1               4.0
+    1           b          0  2.57                  0               4.0
     """
     unit = _unit_days(time_unit)
     cal_end, obs_end = calibration_end, observation_end
@@ -211,7 +218,7 @@ def calibration_holdout(transactions, *, calibration_end, observation_end, time_
                         duration_holdout=ibis.literal(
                             (_day(obs_end) - _day(cal_end)).days / unit))
 
-    return _collect(t, build, time_unit) if eager else build(None)
+    return _collect(t, build, time_unit) if eager else _stated(build(None), time_unit)
 
 
 # --------------------------------------------------------------------------------------------

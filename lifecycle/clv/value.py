@@ -16,6 +16,7 @@ from lifecycle.clv._kernels import (
     _discounted_purchases,
     _eager,
     _fitted,
+    _fitted_unit,
     _gg_spend,
     _group,
     _p_alive,
@@ -60,8 +61,9 @@ def lifetime_value(summary, *, purchases: BetaGeoModel, spend: GammaGammaModel,
     Returns
     -------
     pandas.DataFrame
-        On the summary's index: ``p_alive``, ``expected_spend`` and, for each horizon h,
-        ``expected_purchases_<h>m`` and ``clv_<h>m``.
+        One row per summary row (same index): ``customer_id`` (if the summary has it),
+        ``p_alive``, ``expected_spend`` and, for each horizon h, ``expected_purchases_<h>m``
+        and ``clv_<h>m``.
 
     Examples
     --------
@@ -71,7 +73,7 @@ def lifetime_value(summary, *, purchases: BetaGeoModel, spend: GammaGammaModel,
     ...                          observation_end="1998-06-30")
     >>> bg, gg = BetaGeoModel().fit(ch), GammaGammaModel().fit(ch)
     >>> lv = lifetime_value(ch, purchases=bg, spend=gg, horizons_months=12, discount_rate=0.1)
-    >>> lv.loc[["1", "2", "3"]].round(2)
+    >>> lv.set_index("customer_id").loc[["1", "2", "3"]].round(2)
                  p_alive  expected_spend  expected_purchases_12m  clv_12m
     customer_id
     1               0.73           24.65                    1.56    36.73
@@ -81,14 +83,14 @@ def lifetime_value(summary, *, purchases: BetaGeoModel, spend: GammaGammaModel,
     if not discount_rate > -1:
         raise ValueError(f"discount_rate is an annual rate > -1, not {discount_rate!r}")
     frame = _eager(summary)
-    _check_unit(frame, purchases.time_unit)
+    _check_unit(frame, _fitted_unit(purchases))
     hs, v = _horizons(horizons_months), _validate(frame, _ALL_COLUMNS)
     bg_params, gg_params = _fitted(purchases), _fitted(spend)
     # the hypergeometric part depends on (frequency, T) only: once per distinct pair
     pair, first = _group(v["frequency"], v["T"])
     alive, discounted = _discounted_purchases(
         bg_params, v["frequency"][first], v["T"][first], months=hs[-1],
-        month=DAYS_PER_MONTH / _unit_days(purchases.time_unit),
+        month=DAYS_PER_MONTH / _unit_days(purchases.time_unit_),
         monthly_factor=(1 + discount_rate) ** (-1 / 12))
     out = {name: np.empty(len(frame)) for name in
            ["p_alive", "expected_spend", *[f"{kind}_{h}m" for h in hs
@@ -101,7 +103,8 @@ def lifetime_value(summary, *, purchases: BetaGeoModel, spend: GammaGammaModel,
         for h in hs:
             out[f"expected_purchases_{h}m"][rows] = p_alive * alive[pair[rows], h - 1]
             out[f"clv_{h}m"][rows] = spend * p_alive * discounted[pair[rows], h - 1]
-    return pd.DataFrame(out, index=frame.index, copy=False)
+    ids = frame.loc[:, frame.columns.intersection(["customer_id"])]
+    return pd.concat([ids, pd.DataFrame(out, index=frame.index, copy=False)], axis=1)
 
 
 def customer_value(transactions, *, as_of, horizons_months: int | Sequence[int] = (6, 12),
@@ -126,17 +129,16 @@ def customer_value(transactions, *, as_of, horizons_months: int | Sequence[int] 
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``customer_id``: the :func:`summary` columns and the :func:`lifetime_value`
-        columns. ``attrs`` holds the fitted parameters (``"bgnbd"``, ``"gamma_gamma"``) and the
+        One row per buyer, sorted by ``customer_id``: the :func:`summary` columns and the
+        :func:`lifetime_value` columns. ``attrs`` holds the fitted parameters (``"bgnbd"``, ``"gamma_gamma"``) and the
         time unit. An ibis input is summarised in its backend and executed once.
 
     Examples
     --------
     CDNOW, as of the end of the published calibration period, in weeks:
 
-    >>> from lifecycle.clv import calibration_holdout
     >>> from lifecycle.datasets import load_cdnow
-    >>> cv = customer_value(load_cdnow(), as_of="1997-09-30")
+    >>> cv = customer_value(load_cdnow(), as_of="1997-09-30").set_index("customer_id")
     >>> cv.loc[["1", "2", "3"], ["frequency", "p_alive", "expected_spend", "clv_6m",
     ...                          "clv_12m"]].round(2)
                  frequency  p_alive  expected_spend  clv_6m  clv_12m
@@ -153,8 +155,9 @@ def customer_value(transactions, *, as_of, horizons_months: int | Sequence[int] 
                                             end=end, unit=unit), time_unit)
     bg = BetaGeoModel(penalizer, time_unit=time_unit).fit(s)
     gg = GammaGammaModel(penalizer).fit(s)
-    out = pd.concat([s, lifetime_value(s, purchases=bg, spend=gg, horizons_months=horizons_months,
-                                       discount_rate=discount_rate)], axis=1)
+    value = lifetime_value(s, purchases=bg, spend=gg, horizons_months=horizons_months,
+                           discount_rate=discount_rate)
+    out = pd.concat([s, value.drop(columns="customer_id")], axis=1)
     out.attrs.update(time_unit=time_unit, bgnbd=bg.params_.to_dict(),
                      gamma_gamma=gg.params_.to_dict())
     return out

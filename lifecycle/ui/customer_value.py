@@ -39,10 +39,11 @@ def customer_base(workspace, *, as_of=None) -> pd.DataFrame:
     scores = rfm.segment(rfm.score(rfm.rfm(tx, as_of=as_of))).execute().set_index("customer_id")
     people = workspace.table("customers").execute().set_index("customer_id")
     measures = value.criteria(workspace.table("customers"), tx, workspace.table("feedback"),
-                              as_of=as_of, clv=future.reset_index(), clv_col="clv_12m")
+                              as_of=as_of, clv=future, clv_col="clv_12m")
     net = sales.revenue_totals(tx, by="customer_id", end=end_of(as_of)).execute()
     base = scores[["r", "f", "segment"]].join(net.set_index("customer_id").net.rename("revenue"))
-    base = base.join(future[["p_alive", "clv_6m", "clv_12m"]], how="inner")
+    base = base.join(future.set_index("customer_id")[["p_alive", "clv_6m", "clv_12m"]],
+                     how="inner")
     base = base.join(people.reindex(columns=["region", "acquisition_channel"]), how="left")
     base = base.join(measures, how="left").sort_index()
     return base.join(value.score(base[measures.columns])[["score", "rank"]])

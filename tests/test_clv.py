@@ -7,6 +7,7 @@ T=38.86) expects 1.226 purchases in the next 39 weeks. Fader and Hardie, note 02
 on the 946 repeat buyers' mean repeat spend gives p 6.25, q 3.74, v 15.44.
 """
 
+import copy
 import importlib.util
 import subprocess
 import sys
@@ -514,6 +515,28 @@ def test_standard_errors_agree_with_lifetimes(cal, bg, gg):
                                    check_names=False)
     pd.testing.assert_series_equal(gg.standard_errors_, ref_gg.standard_errors_, rtol=0.01,
                                    check_names=False)
+
+
+def test_total_value_interval_matches_a_parametric_bootstrap(cal, bg, gg):
+    """The delta-method standard error of the total 12-month CLV against the spread of the
+    total over parameters drawn from the fits' asymptotic distribution."""
+    interval = clv.total_value_interval(cal, purchases=bg, spend=gg)
+    total = clv.lifetime_value(cal, purchases=bg, spend=gg, horizons_months=12)["clv_12m"].sum()
+    assert interval["total"] == pytest.approx(total, rel=1e-12)
+    assert interval["low"] < total < interval["high"]
+    rng = np.random.default_rng(0)
+    totals = []
+    for _ in range(300):
+        models = []
+        for model in (bg, gg):
+            log_cov = model.covariance_ / np.outer(model.params_, model.params_)
+            drawn = np.exp(rng.multivariate_normal(np.log(model.params_), log_cov))
+            shifted = copy.copy(model)
+            shifted.params_ = pd.Series(drawn, index=model.params_.index)
+            models.append(shifted)
+        totals.append(clv.lifetime_value(cal, purchases=models[0], spend=models[1],
+                                         horizons_months=12)["clv_12m"].sum())
+    assert interval["standard_error"] == pytest.approx(np.std(totals), rel=0.15)
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ from lifecycle.clv.diagnostics import (
 )
 from lifecycle.clv.gamma_gamma import GammaGammaModel
 from lifecycle.clv.summaries import calibration_holdout, summary
-from lifecycle.clv.value import customer_value, lifetime_value
+from lifecycle.clv.value import customer_value, lifetime_value, total_value_interval
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -65,4 +65,5 @@ __all__ = [
     "lifetime_value",
     "p_alive_matrix",
     "summary",
+    "total_value_interval",
 ]

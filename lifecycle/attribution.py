@@ -70,7 +70,8 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from lifecycle._frames import finish, lazy, require
-from lifecycle.schema import DataError, Problem
+from lifecycle.purchases import observed
+from lifecycle.schema import DataError, Problem, end_of
 
 __all__ = [
     "MAX_SHAPLEY_CHANNELS",
@@ -97,6 +98,9 @@ _SEP = " > "
 _DAY = 86_400.0
 _START, _CONV, _NULL = "(start)", "(conversion)", "(null)"
 _DENSE_STATES = 200  # chains with more transient states are solved as sparse (splu)
+
+
+_MAX_LOOKBACK_DAYS = 36_525
 
 
 # == conversions and journeys ====================================================================
@@ -138,7 +142,7 @@ def conversions(transactions, *, customer_col: str = "customer_id", ts_col: str 
     return finish(out, eager)
 
 
-def journeys(touchpoints, conversions, *, lookback_days: float = 30,
+def journeys(touchpoints, conversions, *, lookback_days: float = 30, as_of=None,
              person_col: str = "person_id", ts_col: str = "ts", channel_col: str = "channel",
              value_col: str = "value"):
     """One row per journey: a person's ordered channel path, converted or not.
@@ -153,7 +157,13 @@ def journeys(touchpoints, conversions, *, lookback_days: float = 30,
     conversions : pandas.DataFrame or ibis.Table
         Columns ``person_col``, ``ts_col``, ``value_col``, e.g. from :func:`conversions`.
     lookback_days : float
-        How long before a conversion a touch may be to be part of its journey.
+        How long before a conversion a touch may be to be part of its journey: more than 0 and
+        at most 36,525 (a hundred years).
+    as_of : date-like, optional
+        The end of the data. Touches and conversions after it are ignored, and a journey that
+        has not converted but whose last touch is less than ``lookback_days`` before it is
+        still open (it may yet convert): it is left out (censored), not counted as a journey
+        that did not convert. A date means its whole day. Default: no cut, nothing censored.
 
     Returns
     -------
@@ -183,9 +193,16 @@ def journeys(touchpoints, conversions, *, lookback_days: float = 30,
     c, _ = lazy(conversions)
     require(t, "touchpoints", [person_col, ts_col, channel_col])
     require(c, "conversions", [person_col, ts_col, value_col])
-    events = _events(t, c, person_col, ts_col, channel_col, value_col)
-    parts = _parts(events, ibis.interval(seconds=round(lookback_days * _DAY)))
-    return finish(_collect(parts), eager)
+    if not (isinstance(lookback_days, int | float) and 0 < lookback_days <= _MAX_LOOKBACK_DAYS):
+        raise ValueError(f"lookback_days must be a number of days above 0 and at most "
+                         f"{_MAX_LOOKBACK_DAYS:,} (a hundred years), not {lookback_days!r}")
+    open_from = None
+    if as_of is not None:
+        t, c = t.filter(observed(t[ts_col], as_of)), c.filter(observed(c[ts_col], as_of))
+        open_from = end_of(as_of) - pd.Timedelta(days=lookback_days)
+    lookback = ibis.interval(seconds=round(lookback_days * _DAY))
+    parts = _parts(_events(t, c, person_col, ts_col, channel_col, value_col), lookback)
+    return finish(_collect(parts, open_from=open_from), eager)
 
 
 def _events(t: ir.Table, c: ir.Table, person_col, ts_col, channel_col, value_col) -> ir.Table:
@@ -222,8 +239,9 @@ def _parts(e: ir.Table, lookback) -> ir.Table:
     return e.mutate(seg=e.new.sum().over(ibis.window(**keys, range=(None, 0))))
 
 
-def _collect(e: ir.Table) -> ir.Table:
-    """One row per (person, run, inside-window) part: the ordered path and its facts.
+def _collect(e: ir.Table, *, open_from=None) -> ir.Table:
+    """One row per (person, run, inside-window) part: the ordered path and its facts; without
+    the parts that have not converted and were touched at or after ``open_from`` (still open).
 
     The touches are collected unordered as (ts, channel) pairs and the list is sorted: an
     ordered aggregate per group costs DuckDB many times the memory and time.
@@ -237,6 +255,9 @@ def _collect(e: ir.Table) -> ir.Table:
         conversion_at=e.ts.max(where=e.conv),
         value=e.value.sum(where=e.conv),
     ).filter(ibis._.n_touches > 0)
+    if open_from is not None:
+        last_touch = ibis.literal(open_from).cast(e.ts.type()).epoch_seconds()
+        g = g.filter(g.conversion_at.notnull() | (g["last"] < last_touch))
     items = g["items"].sort()
     end = g.conversion_at.epoch_seconds().coalesce(g.last).cast("float64")
     first = g.first_touch_at.epoch_seconds().cast("float64")

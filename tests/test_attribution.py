@@ -416,3 +416,28 @@ def test_empty_journeys_are_a_clear_error():
                           "converted": pd.Series([], dtype=bool), "value": []})
     with pytest.raises(DataError, match="'journeys'.*empty table"):
         attribute(empty, "last")
+
+
+@pytest.mark.parametrize("lookback", [0, -1, float("nan"), float("inf"), 1e9, "30"])
+def test_lookback_must_be_a_sensible_number_of_days(lookback):
+    tp = pd.DataFrame({"person_id": ["p"], "channel": ["email"],
+                       "ts": pd.to_datetime(["2024-01-01"])})
+    cv = pd.DataFrame({"person_id": ["p"], "ts": pd.to_datetime(["2024-01-02"]), "value": [1.0]})
+    with pytest.raises(ValueError, match="lookback_days"):
+        journeys(tp, cv, lookback_days=lookback)
+
+
+def test_journeys_still_open_at_as_of_are_censored():
+    tp = pd.DataFrame({"person_id": ["a", "b", "c", "d"],
+                       "channel": ["email", "social", "search", "display"],
+                       "ts": pd.to_datetime(["2024-01-01", "2024-01-25", "2024-01-28",
+                                             "2024-02-10"])})
+    cv = pd.DataFrame({"person_id": ["c", "d"], "ts": pd.to_datetime(["2024-01-30",
+                       "2024-02-11"]), "value": [5.0, 9.0]})
+    out = journeys(tp, cv, lookback_days=10, as_of="2024-01-31")
+    # a: closed without a conversion; b: touched 6 days before as_of, may still convert;
+    # c: converted; d: after as_of, unseen
+    assert out.person_id.tolist() == ["a", "c"]
+    assert out.converted.tolist() == [False, True]
+    everything = journeys(tp, cv, lookback_days=10)
+    assert everything.person_id.tolist() == ["a", "b", "c", "d"]

@@ -46,7 +46,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from lifecycle._frames import finish, lazy, require
-from lifecycle.identity import IDENTIFYING_EVENTS, _person_events, _sessions, _stitch
+from lifecycle.identity import IDENTIFYING_EVENTS, person_events, sessionize, stitch
 from lifecycle.purchases import customer_purchases
 from lifecycle.schema import end_of
 
@@ -213,8 +213,8 @@ def _stages(s: ir.Table, tx: ir.Table, *, as_of, window_days: float, rules: pd.D
     end = end_of(pd.Timestamp(as_of))
     s = s.filter(s[cols["ts_col"]] < end)
     if (rules.measure == "visits").any():
-        s = _sessions(s, ts_col=cols["ts_col"], anonymous_col=cols["anonymous_col"],
-                      session_col=cols["session_col"], gap_minutes=cols["gap_minutes"])
+        s = sessionize(s, ts_col=cols["ts_col"], anonymous_col=cols["anonymous_col"],
+                       session_col=cols["session_col"], gap_minutes=cols["gap_minutes"])
     ev = _event_counts(s, rules, end - pd.Timedelta(days=window_days), cols)
     pdays = _purchase_days(tx, as_of, cols)
     p = ev.outer_join(pdays, ev.person_id == pdays._c)
@@ -233,6 +233,11 @@ def _stages(s: ir.Table, tx: ir.Table, *, as_of, window_days: float, rules: pd.D
         stage=ibis.cases(*[(m, r.stage) for m, r in hits]),
         rule=ibis.cases(*[(m, r.rule) for m, r in hits]),
     ).order_by("person_id")
+
+
+def _identity_cols(cols: dict) -> dict:
+    """The column names :mod:`lifecycle.identity` takes."""
+    return {k: cols[k] for k in ("ts_col", "anonymous_col", "event_type_col", "customer_col")}
 
 
 def _prepare(events, transactions, rules, cols: dict):
@@ -303,7 +308,8 @@ def stages(events, transactions, *, as_of, window_days: float = 30, rules=None,
                 customer_col=customer_col, session_col=session_col, amount_col=amount_col,
                 person_col=person_col, gap_minutes=gap_minutes)
     t, tx, rules, eager = _prepare(events, transactions, rules, cols)
-    s = _person_events(t, as_of, identifying, cols)
+    s = person_events(t, as_of=as_of, identifying=identifying, **_identity_cols(cols),
+                      person_col=cols["person_col"])
     return finish(_stages(s, tx, as_of=as_of, window_days=window_days, rules=rules, cols=cols),
                   eager)
 
@@ -343,7 +349,7 @@ def stage_sizes(events, transactions, *, dates: Sequence, window_days: float = 3
     order = _stage_order(rules.stage)
     parts = []
     for when in dates:
-        s = _stitch(t, when, identifying, cols)
+        s = stitch(t, as_of=when, identifying=identifying, **_identity_cols(cols))
         st = _stages(s, tx, as_of=when, window_days=window_days, rules=rules, cols=cols)
         parts.append(st.group_by("stage").aggregate(people=st.count())
                      .mutate(as_of=ibis.literal(pd.Timestamp(when))))
@@ -387,7 +393,7 @@ def stage_transitions(events, transactions, *, start, end, window_days: float = 
                 customer_col=customer_col, session_col=session_col, amount_col=amount_col,
                 person_col="person_id", gap_minutes=gap_minutes)
     t, tx, rules, eager = _prepare(events, transactions, rules, cols)
-    s = _stitch(t, end, identifying, cols)
+    s = stitch(t, as_of=end, identifying=identifying, **_identity_cols(cols))
     a = _stages(s, tx, as_of=start, window_days=window_days, rules=rules, cols=cols)
     b = _stages(s, tx, as_of=end, window_days=window_days, rules=rules, cols=cols)
     prev = a.select(_p=a.person_id, _stage=a.stage)

@@ -46,6 +46,7 @@ from lifecycle.schema import end_of
 __all__ = [
     "IDENTIFYING_EVENTS",
     "links",
+    "person_events",
     "returning_visitors",
     "sessionize",
     "shared_devices",
@@ -168,6 +169,27 @@ def stitch(events, *, as_of=None, identifying: Iterable[str] | None = IDENTIFYIN
     t, eager = lazy(_numbered(events))
     cols = _cols(ts_col, anonymous_col, event_type_col, customer_col)
     return finish(_in_order(_stitch(t, as_of, identifying, cols), eager), eager)
+
+
+def person_events(events, *, as_of=None,
+                  identifying: Iterable[str] | None = IDENTIFYING_EVENTS, ts_col: str = "ts",
+                  anonymous_col: str = "anonymous_id", event_type_col: str = "event_type",
+                  customer_col: str = "customer_id", person_col: str = "person_id"):
+    """The events up to ``as_of`` with ``person_id``: from ``person_col`` when the events
+    already carry one (stitched upstream), else stitched here (:func:`stitch`).
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"ts": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+    ...                    "anonymous_id": ["a1", "a1"], "event_type": ["login", "page_view"],
+    ...                    "customer_id": ["c1", None]})
+    >>> person_events(ev).person_id.tolist()
+    ['c1', 'c1']
+    """
+    t, eager = lazy(_numbered(events))
+    cols = {**_cols(ts_col, anonymous_col, event_type_col, customer_col),
+            "person_col": person_col}
+    return finish(_in_order(_person_events(t, as_of, identifying, cols), eager), eager)
 
 
 def links(events, *, as_of=None, identifying: Iterable[str] | None = IDENTIFYING_EVENTS,

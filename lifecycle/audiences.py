@@ -32,7 +32,7 @@ of dicts with the same keys works too. One row per rule:
     The rule matches when the count is at least this.
 
 The window is ``window_days`` days up to ``as_of``; a date ``as_of`` means its whole day.
-The default rules follow brief B3: Care (two or more purchase days) before Do (cart, checkout,
+The default rules: Care (two or more purchase days) before Do (cart, checkout,
 price or store look-ups, category-scoped search) before Think (product or category browsing,
 content, newsletter signup, a visit from a newsletter click, two or more visits) before See.
 """
@@ -265,8 +265,8 @@ def stages(events, transactions, *, as_of, window_days: float = 30, rules=None,
     Parameters
     ----------
     events : pandas.DataFrame or ibis.Table
-        Events (DESIGN §2): ``ts``, ``anonymous_id``, ``customer_id``, ``event_type`` and the
-        columns the rules' ``conditions`` name (the defaults: ``category``, ``medium``);
+        The canonical ``events`` table (:mod:`lifecycle.schema`): ``ts``, ``anonymous_id``,
+        ``customer_id``, ``event_type`` and the columns the rules' ``conditions`` name (the defaults: ``category``, ``medium``);
         optional ``session_id``. Stitched here up to ``as_of``, unless they already have
         ``person_col`` (then stitch them up to ``as_of`` yourself: later links would leak
         the future).

@@ -277,14 +277,14 @@ def value_components_figure(scores: pd.DataFrame, *, top: int = 20,
                             names: dict | None = None) -> go.Figure:
     """Stacked contributions of each criterion to the value score of the top customers.
 
-    ``scores`` is :func:`lifecycle.value.score` output: ``score``, ``rank`` and one column
-    of score points per criterion, indexed by customer; ``names`` maps a criterion to its
+    ``scores`` is :func:`lifecycle.value.score` output: ``customer_id``, ``score``, ``rank``
+    and one column of score points per criterion; ``names`` maps a criterion to its
     legend name (default: the column name as people read it).
     """
     rows = scores.nsmallest(top, "rank").iloc[::-1]
-    parts = [c for c in scores.columns if c not in ("score", "rank")]
+    parts = [c for c in scores.columns if c not in ("customer_id", "score", "rank")]
     names = {c: (names or {}).get(c, label(c)) for c in parts}
-    fig = go.Figure([go.Bar(x=rows[c].to_numpy(), y=rows.index.astype(str).to_numpy(),
+    fig = go.Figure([go.Bar(x=rows[c].to_numpy(), y=rows.customer_id.astype(str).to_numpy(),
                             name=names[c], orientation="h",
                             marker_color=qualitative.Safe[i % len(qualitative.Safe)],
                             hovertemplate=f"{names[c]}: %{{x:.1f}} points<extra></extra>")

@@ -1,6 +1,6 @@
 """What is a valuable customer: a weighted multi-criteria score a workshop can argue about.
 
-Eight criteria (brief B1), each measured per customer from the workspace tables:
+Eight criteria, each measured per customer from the workspace tables:
 
 =================  ==========================================================  =========
 criterion          measure                                                     direction
@@ -78,7 +78,8 @@ def criteria(customers, transactions, feedback, *, as_of, clv=None,
 
     Returns
     -------
-    pandas.DataFrame indexed by ``customer_id`` with one column per criterion.
+    pandas.DataFrame: ``customer_id`` (a column, rows sorted by it) and one column per
+    criterion.
 
     Examples
     --------
@@ -92,11 +93,11 @@ def criteria(customers, transactions, feedback, *, as_of, clv=None,
     ...     ["2024-02-01", "2024-03-01"]), "kind": ["nps", "service_contact"],
     ...     "score": [10.0, None]})
     >>> m = criteria(customers, tx, fb, as_of="2024-12-31")
-    >>> m[["frequency", "margin", "service_contacts", "tenure", "advocacy"]].round(2)
-                 frequency  margin  service_contacts  tenure  advocacy
-    customer_id
-    a                  1.0   19.99               0.0     2.0       1.0
-    b                  1.0   19.96               1.0     1.0       NaN
+    >>> m[["customer_id", "frequency", "margin", "service_contacts", "tenure",
+    ...    "advocacy"]].round(2)
+      customer_id  frequency  margin  service_contacts  tenure  advocacy
+    0           a        1.0   19.99               0.0     2.0       1.0
+    1           b        1.0   19.96               1.0     1.0       NaN
     """
     end = end_of(as_of)
     c, _ = lazy(customers)
@@ -119,7 +120,7 @@ def criteria(customers, transactions, feedback, *, as_of, clv=None,
     out["predicted_clv"] = (np.nan if clv is None else
                             clv.set_index(customer_col)[clv_col].reindex(out.index))
     out["advocacy"] = said.advocacy
-    return out
+    return out.sort_index().reset_index()
 
 
 def _purchases(transactions, as_of, customer_col) -> pd.DataFrame:
@@ -158,29 +159,31 @@ def score(measures: pd.DataFrame, weights: pd.DataFrame = CRITERIA) -> pd.DataFr
     Parameters
     ----------
     measures : pandas.DataFrame
-        One row per customer (the index), one column per criterion (see :func:`criteria`).
+        One row per customer: ``customer_id`` and one column per criterion (see
+        :func:`criteria`).
     weights : pandas.DataFrame
         ``criterion, weight, direction`` (+1 higher is better, -1 lower is better) and
         ``missing`` (``neutral``, ``worst`` or ``skip``). Criteria absent from it are ignored.
 
     Returns
     -------
-    pandas.DataFrame on the same index: ``score`` (0-100), ``rank`` (1 = most valuable, ties
-    broken by id), and one column per criterion with its contribution in score points (the
-    contributions add up to the score).
+    pandas.DataFrame, one row per customer in the order of ``measures``: ``customer_id``,
+    ``score`` (0-100), ``rank`` (1 = most valuable, ties broken by id), and one column per
+    criterion with its contribution in score points (the contributions add up to the score).
 
     Examples
     --------
-    >>> m = pd.DataFrame({"frequency": [1.0, 3.0, 2.0], "acquisition_cost": [10, 50, None]},
-    ...                  index=pd.Index(["a", "b", "c"], name="customer_id"))
+    >>> m = pd.DataFrame({"customer_id": ["a", "b", "c"], "frequency": [1.0, 3.0, 2.0],
+    ...                   "acquisition_cost": [10, 50, None]})
     >>> w = CRITERIA[CRITERIA.criterion.isin(m.columns)].assign(weight=[3.0, 1.0])
     >>> score(m, w).round(1)
-                 score  rank  frequency  acquisition_cost
-    customer_id
-    a             25.0     3        0.0              25.0
-    b             75.0     1       75.0               0.0
-    c             50.0     2       37.5              12.5
+      customer_id  score  rank  frequency  acquisition_cost
+    0           a   25.0     3        0.0              25.0
+    1           b   75.0     1       75.0               0.0
+    2           c   50.0     2       37.5              12.5
     """
+    require(measures, "measures", ["customer_id"])
+    measures = measures.set_index("customer_id")
     w = _checked_weights(weights, measures)
     pct = _percentiles(measures[w.criterion.tolist()], w)
     active = pct.notna().astype(float) * w.weight.to_numpy()
@@ -189,7 +192,7 @@ def score(measures: pd.DataFrame, weights: pd.DataFrame = CRITERIA) -> pd.DataFr
     out = pd.DataFrame({"score": parts.sum(axis=1).fillna(0)}, index=measures.index)
     order = out.assign(_id=out.index).sort_values(["score", "_id"], ascending=[False, True])
     out["rank"] = pd.Series(np.arange(1, len(out) + 1), index=order.index).reindex(out.index)
-    return pd.concat([out, parts], axis=1)
+    return pd.concat([out, parts], axis=1).reset_index()
 
 
 def _checked_weights(weights: pd.DataFrame, measures: pd.DataFrame) -> pd.DataFrame:
@@ -224,8 +227,10 @@ def _percentiles(values: pd.DataFrame, w: pd.DataFrame) -> pd.DataFrame:
 
 
 def rank_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
-    """Each customer's rank under two weightings and the move (positive = moved up)."""
-    moves = pd.DataFrame({"rank_before": before["rank"], "rank_after": after["rank"]})
+    """Each customer's rank under two weightings (:func:`score` outputs) and the move
+    (positive = moved up): ``customer_id, rank_before, rank_after, move``."""
+    moves = pd.merge(before[["customer_id", "rank"]], after[["customer_id", "rank"]],
+                     on="customer_id", suffixes=("_before", "_after"), validate="one_to_one")
     return moves.assign(move=moves.rank_before - moves.rank_after)
 
 
@@ -237,13 +242,13 @@ def top_n_change(before: pd.DataFrame, after: pd.DataFrame, n: int = 100) -> pd.
 
     Examples
     --------
-    >>> a = pd.DataFrame({"rank": [1, 2, 3, 4]}, index=list("wxyz"))
-    >>> b = pd.DataFrame({"rank": [2, 1, 4, 3]}, index=list("wxyz"))
+    >>> a = pd.DataFrame({"customer_id": list("wxyz"), "rank": [1, 2, 3, 4]})
+    >>> b = pd.DataFrame({"customer_id": list("wxyz"), "rank": [2, 1, 4, 3]})
     >>> top_n_change(a, b, n=2).to_dict()
     {'n': 2.0, 'kept': 2.0, 'entered': 0.0, 'left': 0.0, 'share_kept': 1.0, 'spearman': 0.6}
     """
-    top_a = set(before.index[before["rank"] <= n])
-    top_b = set(after.index[after["rank"] <= n])
+    top_a = set(before.customer_id[before["rank"] <= n])
+    top_b = set(after.customer_id[after["rank"] <= n])
     r = rank_changes(before, after)
     spearman = r.rank_before.corr(r.rank_after, method="spearman")
     return pd.Series({"n": n, "kept": len(top_a & top_b), "entered": len(top_b - top_a),

@@ -77,7 +77,7 @@ def test_every_module_counts_the_same_purchase_days(rows):
                               "created_at": pd.Timestamp("2023-01-01")})
     feedback = pd.DataFrame({"customer_id": pd.Series(dtype=str), "ts": pd.Series(
         dtype="datetime64[ns]"), "kind": pd.Series(dtype=str), "score": pd.Series(dtype=float)})
-    measured = value.criteria(customers, tx, feedback, as_of=AS_OF)
+    measured = value.criteria(customers, tx, feedback, as_of=AS_OF).set_index("customer_id")
     years = measured.tenure.clip(lower=value._MIN_YEARS)
     counted = (measured.frequency * years).round(9)
     assert counted.to_dict() == per.purchase_days.reindex(counted.index).fillna(0).to_dict()

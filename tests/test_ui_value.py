@@ -12,8 +12,7 @@ from lifecycle.value import CRITERIA
 def measures(n=60, seed=1):
     rng = np.random.default_rng(seed)
     data = {c: rng.gamma(2.0, 1.0, n) for c in CRITERIA.criterion}
-    return pd.DataFrame(data, index=pd.Index([f"c{i:02d}" for i in range(n)],
-                                             name="customer_id"))
+    return pd.DataFrame({"customer_id": [f"c{i:02d}" for i in range(n)], **data})
 
 
 def _filters(app):
@@ -37,7 +36,7 @@ def _ranked(app) -> list[str]:
 
 def test_weights_and_directions_move_the_ranking_and_reset_restores_it():
     m = measures()
-    app = build_value_app(m, top=10, segments=pd.Series("Champions", index=m.index))
+    app = build_value_app(m, top=10, segments=pd.Series("Champions", index=m.customer_id))
     sliders, toggles, top, reset = _filters(app)
     assert list(sliders) == CRITERIA.criterion.tolist() == list(toggles)
     assert _card(app, "kept") == 10
@@ -47,10 +46,10 @@ def test_weights_and_directions_move_the_ranking_and_reset_restores_it():
         for name, slider in sliders.items():
             slider.value = 5.0 if name == "margin" else 0.0
     assert len(draws) == 1  # one redraw for the whole batch
-    assert _ranked(app) == m.margin.nlargest(10).index.tolist()
+    assert _ranked(app) == m.nlargest(10, "margin").customer_id.tolist()
     assert _card(app, "kept") < 10
     toggles["margin"].value = DOWN
-    assert _ranked(app) == m.margin.nsmallest(10).index.tolist()
+    assert _ranked(app) == m.nsmallest(10, "margin").customer_id.tolist()
     draws.clear()
     reset.click()
     assert len(draws) == 1 and _ranked(app) == start and _card(app, "kept") == 10

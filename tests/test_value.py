@@ -15,8 +15,8 @@ def weights(**w):
 
 
 def measures(**cols):
-    return pd.DataFrame(cols, index=pd.Index([f"c{i}" for i in range(len(next(iter(
-        cols.values()))))], name="customer_id"))
+    n = len(next(iter(cols.values())))
+    return pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], **cols})
 
 
 def test_percentiles_direction_and_contributions_add_up():
@@ -45,7 +45,7 @@ def test_missing_data_policies(policy, expected):
     w = weights(frequency=1.0, advocacy=1.0)
     w.loc[w.criterion == "advocacy", "missing"] = policy
     s = score(m, w)
-    assert s.loc["c0", "score"] == pytest.approx(expected)
+    assert s.set_index("customer_id").loc["c0", "score"] == pytest.approx(expected)
 
 
 def test_invalid_weights_are_rejected_with_the_rows():
@@ -66,7 +66,7 @@ def test_top_n_change_counts_movers():
     change = top_n_change(a, b, n=2)
     assert change[["kept", "entered", "left"]].tolist() == [0, 2, 2]
     assert change.spearman == pytest.approx(-1.0)
-    assert rank_changes(a, b).loc["c3", "move"] == 3
+    assert rank_changes(a, b).set_index("customer_id").loc["c3", "move"] == 3
 
 
 frames = data_frames([
@@ -81,7 +81,7 @@ frames = data_frames([
        st.lists(st.floats(0, 10), min_size=3, max_size=3).filter(lambda w: sum(w) > 0),
        st.sampled_from(["neutral", "worst", "skip"]))
 def test_score_is_bounded_additive_and_ranks_everyone(m, w, policy):
-    m.index = pd.Index([f"c{i}" for i in range(len(m))], name="customer_id")
+    m.insert(0, "customer_id", [f"c{i}" for i in range(len(m))])
     wt = weights(frequency=w[0], margin=w[1], acquisition_cost=w[2]).assign(missing=policy)
     s = score(m, wt)
     assert s.score.between(0, 100 + 1e-9).all()
@@ -104,7 +104,8 @@ def test_criteria_from_tables_handle_missing_explicitly():
                        "score": [3.0, 9.0, np.nan, np.nan]})
     clv = pd.DataFrame({"customer_id": ["a"], "clv": [123.0]})
     m = criteria(customers, tx, fb, as_of="2024-12-31", clv=clv)
-    assert m.index.tolist() == ["a", "b"]  # not yet a customer on as_of
+    assert m.customer_id.tolist() == ["a", "b"]  # not yet a customer on as_of
+    m = m.set_index("customer_id")
     a, b = m.loc["a"], m.loc["b"]
     assert a.frequency == pytest.approx(1.0 / (366 / 365.25))  # one purchase day in a year
     assert a.ideas == 1 and a.advocacy == 1  # latest NPS 9 = promoter

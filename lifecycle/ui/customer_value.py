@@ -45,8 +45,10 @@ def customer_base(workspace, *, as_of=None) -> pd.DataFrame:
     base = base.join(future.set_index("customer_id")[["p_alive", "clv_6m", "clv_12m"]],
                      how="inner")
     base = base.join(people.reindex(columns=["region", "acquisition_channel"]), how="left")
-    base = base.join(measures, how="left").sort_index()
-    return base.join(value.score(base[measures.columns])[["score", "rank"]])
+    criteria = measures.columns.drop("customer_id")
+    base = base.join(measures.set_index("customer_id"), how="left").sort_index()
+    ranked = value.score(base[criteria].reset_index()).set_index("customer_id")
+    return base.join(ranked[["score", "rank"]])
 
 
 def _selected(base: pd.DataFrame, state: dict) -> pd.DataFrame:

@@ -92,13 +92,16 @@ def _segments_figure(top_rows: pd.Series, top: int):
 def workshop_view(measures: pd.DataFrame, segments: pd.Series, start: pd.DataFrame, *,
                   currency: str | None = None):
     """``view(state) -> blocks`` of the workshop over :func:`lifecycle.value.criteria`."""
-    baseline = score(measures, start)
+    first = score(measures, start)
+    baseline = first.set_index("customer_id")
     names = dict(zip(start.criterion, start.question, strict=True))
+    by_id = measures.set_index("customer_id")
 
     def view(state: dict) -> list[dict]:
         top = int(state["top"])
-        current = score(measures, _weights(start, state))
-        change = top_n_change(baseline, current, n=top)
+        scored = score(measures, _weights(start, state))
+        change = top_n_change(first, scored, n=top)
+        current = scored.set_index("customer_id")
         headline = [
             Card("customers", "Customers ranked", len(current), count(len(current))),
             Card("top", "Top list", top, count(top), "customers shown"),
@@ -113,9 +116,9 @@ def workshop_view(measures: pd.DataFrame, segments: pd.Series, start: pd.DataFra
             cards(headline),
             figure("segments", _segments_figure(segments.reindex(top_ids), top),
                    agrees_with="top", measure="x"),
-            figure("components", plots.value_components_figure(current, top=top,
+            figure("components", plots.value_components_figure(scored, top=top,
                                                                 names=names)),
-            table("ranking", _ranking(current, baseline, measures, segments, top, currency),
+            table("ranking", _ranking(current, baseline, by_id, segments, top, currency),
                   caption=f"The top {top} with the measures behind the criteria",
                   numeric=("Rank", "Score", *(t for t, _ in _MEASURES.values())),
                   width="full"),
@@ -147,12 +150,12 @@ def build_value_app(measures: pd.DataFrame, weights: pd.DataFrame = CRITERIA, *,
                     currency: str | None = None) -> widgets.VBox:
     """The workshop app on a :func:`lifecycle.value.criteria` frame (a notebook or a page).
 
-    ``weights`` is the starting point the comparison counts against and "Reset" restores;
-    ``segments`` (a Series on the same index) names each customer's segment.
+    ``measures`` has ``customer_id`` and one column per criterion; ``weights`` is the starting
+    point the comparison counts against and "Reset" restores; ``segments`` (a Series indexed
+    by customer id) names each customer's segment.
     """
     start = weights.reset_index(drop=True)
-    segments = segments if segments is not None else pd.Series(index=measures.index,
-                                                               dtype=object)
+    segments = segments if segments is not None else pd.Series(dtype=object)
     filters = _controls(start, top)
     reset = widgets.Button(description="Reset weights")
     reset.add_class("lifecycle-reset")
@@ -177,6 +180,6 @@ def build_workshop_app(workspace, *, top: int = 20) -> widgets.VBox:
     from lifecycle.ui.customer_value import customer_base
 
     base = workspace.cached("customer_value", lambda: customer_base(workspace))
-    measures = base[[c for c in CRITERIA.criterion if c in base.columns]]
+    measures = base[[c for c in CRITERIA.criterion if c in base.columns]].reset_index()
     return build_value_app(measures, segments=base.segment, top=top,
                            currency=workspace.currency)

@@ -266,8 +266,8 @@ def stages(events, transactions, *, as_of, window_days: float = 30, rules=None,
     ----------
     events : pandas.DataFrame or ibis.Table
         The canonical ``events`` table (:mod:`lifecycle.schema`): ``ts``, ``anonymous_id``,
-        ``customer_id``, ``event_type`` and the columns the rules' ``conditions`` name (the defaults: ``category``, ``medium``);
-        optional ``session_id``. Stitched here up to ``as_of``, unless they already have
+        ``customer_id``, ``event_type`` and the columns the rules' ``conditions`` name (the
+        defaults: ``category``, ``medium``); optional ``session_id``. Stitched here up to ``as_of``, unless they already have
         ``person_col`` (then stitch them up to ``as_of`` yourself: later links would leak
         the future).
     transactions : pandas.DataFrame or ibis.Table

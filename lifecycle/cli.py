@@ -1,11 +1,11 @@
 """Batch entry points: ``lifecycle demo``, ``load``, ``quality``, ``serve``, ``html``.
 
+Every failure is one line on stderr and a non-zero exit code (2 for a wrong command line).
+
 Examples
 --------
->>> main(["--help"])  # doctest: +ELLIPSIS
-Traceback (most recent call last):
-...
-SystemExit: 0
+>>> main(["quality", "--path", "no/such/workspace.duckdb"])  # the reason goes to stderr
+1
 """
 
 from __future__ import annotations
@@ -15,11 +15,18 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
-from lifecycle.workspace import Workspace, default_path
+import duckdb
+import pandas as pd
+
+from lifecycle.schema import TABLES, DataError
+from lifecycle.workspace import Workspace, _check_readable, default_path
 
 __all__ = ["main"]
+
+_DEMO_SOURCE = "lifecycle.synthetic"
 
 
 def _demo(args) -> None:
@@ -34,10 +41,33 @@ def _demo(args) -> None:
 
 
 def _load(args) -> None:
-    ws = Workspace.open(args.path, create=True)
-    repairs = ws.load(args.kind, args.file, as_of=args.as_of)
+    path = _load_target(args.path)
+    if not any(ch in args.file for ch in "*?["):
+        _check_readable(Path(args.file))  # before a new workspace file is made for it
+    new = not path.exists()
+    ws = Workspace.open(path, create=True)
+    try:
+        repairs = ws.load(args.kind, args.file, as_of=args.as_of, columns=args.columns)
+    except BaseException:
+        if new and not ws.tables():  # made by this command for this load: leave nothing
+            path.unlink(missing_ok=True)
+        raise
     print(f"loaded {args.kind} into {ws.path}: {ws.table(args.kind).count().execute():,} rows")
     _print_repairs(repairs)
+
+
+def _load_target(path: str | None) -> Path:
+    """The workspace file ``load`` writes to: never the demo workspace unless named."""
+    if path:
+        return Path(path)
+    target = default_path()
+    named = bool(os.environ.get("LIFECYCLE_WORKSPACE"))
+    if named and not (target.exists() and
+                      Workspace.open(target).meta().get("source") == _DEMO_SOURCE):
+        return target
+    raise ValueError(f"name the workspace file to load into with --path FILE (it is created "
+                     f"if missing); without --path, load would write into the demo workspace "
+                     f"{target}")
 
 
 def _quality(args) -> None:
@@ -78,26 +108,80 @@ def _print_repairs(repairs) -> None:
     print(shown.to_string(index=False) if len(shown) else "no repairs")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="lifecycle", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="build the demo workspace")
-    demo.add_argument("--customers", type=int, default=50_000)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--overwrite", action="store_true")
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a wrong command line on one line of stderr (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _mapping(text: str) -> dict[str, str]:
+    """``src=dst[,src=dst...]`` as ``{dst: src}`` (canonical name to the file's column)."""
+    pairs = [item.split("=") for item in text.split(",") if item.strip()]
+    if not pairs or any(len(pair) != 2 or not all(p.strip() for p in pair) for pair in pairs):
+        raise argparse.ArgumentTypeError(f"{text!r} is not SOURCE=CANONICAL[,SOURCE=CANONICAL]")
+    return {dst.strip(): src.strip() for src, dst in pairs}
+
+
+def _columns(mappings: list[dict] | None) -> dict[str, str] | None:
+    merged = {}
+    for mapping in mappings or []:
+        for canonical, source in mapping.items():
+            if merged.get(canonical, source) != source:
+                raise ValueError(f"--columns maps both {merged[canonical]!r} and {source!r} to "
+                                 f"{canonical!r}")
+            merged[canonical] = source
+    return merged or None
+
+
+def _date(text: str) -> str:
+    try:
+        pd.Timestamp(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (e.g. 2024-12-31)") from None
+    return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lifecycle", description="The lifecycle workbench's batch commands: "
+                     "build the demo, load and check data, serve dashboards, share notebooks. "
+                     "`lifecycle COMMAND --help` explains each command's arguments.")
+    parser.add_argument("--traceback", action="store_true",
+                        help="on a failure, show the Python traceback (for a bug report)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = sub.add_parser("demo", help="build the demo workspace (synthetic data)",
+                          description="Build the demo workspace of synthetic customers, or "
+                                      "reopen it when the file exists.")
+    demo.add_argument("--customers", type=int, default=50_000, metavar="N",
+                      help="number of customers to generate (default 50000)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="rebuild the file if it exists (replaced in one step at the end)")
     demo.set_defaults(run=_demo)
-    load = sub.add_parser("load", help="validate and load a CSV / Parquet file")
-    load.add_argument("kind")
-    load.add_argument("file")
-    load.add_argument("--as-of", default=None)
+    load = sub.add_parser("load", help="validate a CSV / Parquet file and load it",
+                          description="Validate a CSV or Parquet file against its canonical "
+                                      "table and store it in a workspace, replacing the table. "
+                                      "Nothing is stored when a rule is broken. CSV timestamps "
+                                      "must be ISO 8601 (2024-01-05 or 2024-01-05 12:00:00, "
+                                      "optionally with a UTC offset +02:00).")
+    load.add_argument("kind", choices=list(TABLES), metavar="TABLE",
+                      help=f"canonical table: {', '.join(TABLES)}")
+    load.add_argument("file", metavar="FILE",
+                      help="a .csv, .csv.gz, .tsv or .parquet file, or a glob of them")
+    load.add_argument("--as-of", type=_date, default=None, metavar="DATE",
+                      help="no event may lie after this date (default: the workspace's as-of "
+                           "date, else today)")
+    load.add_argument("--columns", type=_mapping, action="append", metavar="SRC=DST",
+                      help="the file's column SRC holds canonical column DST, e.g. "
+                           "--columns member_no=customer_id,joined=created_at (repeatable)")
     load.set_defaults(run=_load)
-    quality = sub.add_parser("quality", help="print the data-quality report")
+    quality = sub.add_parser("quality", help="print the data-quality report",
+                             description="Print every repair made while loading, per column.")
     quality.set_defaults(run=_quality)
     serve = sub.add_parser("serve", help="serve the dashboards with Voila (offline, preheated)")
     serve.add_argument("--dashboards", default="dashboards", help="folder of dashboard notebooks")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8866)
+    serve.add_argument("--port", type=int, default=8866, help="port to bind (default 8866)")
     serve.add_argument("--token", default=os.environ.get("TOKEN") or None,
                        help="require this token (open /?token=...); default $TOKEN, else none")
     serve.add_argument("--pool-size", type=int, default=1,
@@ -107,15 +191,46 @@ def main(argv: list[str] | None = None) -> int:
     html.add_argument("notebooks", nargs="+", help="notebook files, e.g. notebooks/*.ipynb")
     html.add_argument("--out", default="build/html", help="folder for the HTML files")
     html.set_defaults(run=_html)
-    for p in (demo, load, quality, serve, html):
-        p.add_argument("--path", default=None, help=f"workspace file (default {default_path()})")
-    args = parser.parse_args(argv)
+    for p in (demo, quality, serve, html):
+        p.add_argument("--path", default=None, metavar="FILE",
+                       help=f"workspace file (default {default_path()})")
+    load.add_argument("--path", default=None, metavar="FILE",
+                      help="workspace file to load into, created if missing (required unless "
+                           "$LIFECYCLE_WORKSPACE names one that is not the demo workspace)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code. A failure is one line on stderr."""
     try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a wrong command line (2), already reported
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        if args.command == "load":
+            args.columns = _columns(args.columns)
         args.run(args)
-    except (FileNotFoundError, ValueError) as exc:  # DataError is a ValueError
-        print(f"lifecycle {args.command}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"lifecycle {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the boundary: one line, never a traceback unless asked
+        if args.traceback:
+            traceback.print_exc()
+        print(f"lifecycle {args.command}: {_one_line(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line(exc: Exception) -> str:
+    """An error as one line: a DataError's problems, an expected error's message, or a
+    bug's type and message with a pointer to ``--traceback``."""
+    if isinstance(exc, DataError):
+        return exc.line()
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    text = "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+    if isinstance(exc, (OSError, ValueError, KeyError, duckdb.Error)):
+        return text
+    return f"unexpected {type(exc).__name__}: {text} (run with --traceback for details)"
 
 
 def _entry() -> None:

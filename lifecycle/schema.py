@@ -5,16 +5,34 @@ the canonical names, casts what can be cast safely (ids to text, text to timesta
 timestamps to naive UTC, trimmed whitespace, lower-cased e-mails), counts every such repair, and
 raises :class:`DataError` for anything it cannot repair. The checks are ibis expressions, so a
 Parquet file of ten million rows is validated inside DuckDB without passing through pandas.
+
+How values are read (the same for a frame, a Parquet file and a CSV file, which is all text):
+
+- **Ids** are text. Integers become their digits; floats only when they are whole numbers below
+  2^53 (1.5 is refused, never rounded); booleans, lists, dicts and bytes are refused. Text ids
+  are kept as written after trimming (``007`` stays ``007``); a blank id is a missing one.
+- **Timestamps** given as text must be ISO 8601 (``2024-01-05``, ``2024-01-05 12:00:00``,
+  optionally ``T`` and a UTC offset ``+02:00`` / ``Z``), read value by value: ``01/05/2024`` is
+  refused rather than guessed from other rows. A named zone (``Europe/Helsinki``) is refused;
+  give the offset. Values with and without an offset in one column are an error.
+- **Blank text** (empty or spaces only) is read as null and counted.
+- A pandas object column holding values of several kinds (``7`` beside ``"007"``, a Timestamp
+  beside text) is refused, naming the kinds: it has no one type a database column could take.
+- A column mapping must name existing source columns and canonical columns, and may not give
+  two columns one name.
 """
 
 from __future__ import annotations
 
+import datetime
+import decimal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import ibis
 import ibis.expr.datatypes as dt
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -29,7 +47,13 @@ __all__ = [
     "validate",
 ]
 
-_TZ_SUFFIX = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|UTC|[+-]\d{2}(:?\d{2})?)$"  # after a time
+_ISO = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"  # date, optional time
+_OFFSET = r"\s*(Z|UTC|[+-]\d{2}(:?\d{2})?)$"
+_ZONE_NAME = r"\s+[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"  # Europe/Helsinki, EET
+ISO_TIMESTAMPS = ("text timestamps must be ISO 8601, e.g. 2024-01-05, 2024-01-05 12:00:00 or "
+                  "2024-01-05T12:00:00+02:00")
+_MISSING = "missing value (null, NaN or blank) in a required column"
+_MIXED_ZONES = "mixed timestamps with and without a timezone"
 _DTYPES = {"id": dt.string, "string": dt.string, "timestamp": dt.timestamp,
            "float": dt.float64, "bool": dt.boolean}
 
@@ -147,6 +171,15 @@ class Problem:
             text += "\n  " + self.examples.to_string(index=False).replace("\n", "\n  ")
         return text
 
+    def line(self) -> str:
+        """The problem on one line, with the broken values of up to three example rows."""
+        text = f"table {self.table!r}, column {self.column!r}: {self.rule} ({self.rows} rows"
+        if self.column in self.examples and "row" in self.examples:
+            shown = self.examples.head(3)
+            text += "; e.g. " + ", ".join(f"row {r}: {v!r}" for r, v in
+                                          zip(shown.row, shown[self.column], strict=True))
+        return text + ")"
+
 
 class DataError(ValueError):
     """A table breaks its contract. ``problems`` lists every broken rule; the first one is
@@ -158,6 +191,10 @@ class DataError(ValueError):
         self.table, self.column, self.rule = first.table, first.column, first.rule
         self.rows, self.examples = first.rows, first.examples
         super().__init__("\n".join(str(p) for p in problems))
+
+    def line(self) -> str:
+        """Every broken rule on one line (for a command line's error output)."""
+        return "; ".join(p.line() for p in self.problems)
 
 
 class Validated(NamedTuple):
@@ -244,20 +281,151 @@ def _naive(ts) -> pd.Timestamp:
 def as_table(table, kind: str, *, columns: Mapping[str, str] | None = None) -> ibis.Table:
     """The first step of :func:`validate`: an ibis table with canonical column names.
 
-    Pandas frames are checked for mixed timezone-aware and naive timestamps (which cannot
-    reach a database) and wrapped as a memtable.
+    The column mapping is checked (every source column named must exist, no two columns may
+    end up with one name). Pandas frames are checked for what a database cannot hold (mixed
+    value types in one column, integers beyond 64 bits, mixed timezone-aware and naive
+    timestamps) and wrapped as a memtable.
     """
     return _to_ibis(table, TABLES[kind], columns or {})
 
 
 def _to_ibis(table, spec: TableSpec, columns: Mapping[str, str]) -> ibis.Table:
-    rename = {canonical: source for canonical, source in columns.items()
-              if canonical != source and source in table.columns}
+    rename = _checked_mapping(spec, list(table.columns), columns)
     if isinstance(table, pd.DataFrame):
         df = table.rename(columns={v: k for k, v in rename.items()})
+        _raise_if(_pandas_problems(df, spec))
         df = _pandas_timestamps(df, spec)
         return ibis.memtable(df.reset_index(drop=True))
     return table.rename(rename) if rename else table
+
+
+def _raise_if(problems: list[Problem]) -> None:
+    if problems:
+        raise DataError(problems)
+
+
+def _checked_mapping(spec: TableSpec, present: list, columns: Mapping[str, str]) -> dict:
+    """The renames ``{canonical: source}`` of a column mapping, or a DataError naming its faults.
+
+    A mapping may name only canonical columns of the table and only columns the source has,
+    and the renamed source may not hold two columns of one name.
+    """
+    names = [c.name for c in spec.columns]
+    listed = ", ".join(map(str, present)) or "none"
+    problems = []
+    for canonical, source in columns.items():
+        if canonical not in names:
+            problems.append(Problem(spec.name, str(canonical), f"column mapping {canonical!r} <- "
+                                    f"{source!r}: not a column of {spec.name} (its columns: "
+                                    f"{', '.join(names)})", 0))
+        elif source not in present:
+            problems.append(Problem(spec.name, canonical, f"column mapping {canonical!r} <- "
+                                    f"{source!r}: the source has no column {source!r} (columns "
+                                    f"present: {listed})", 0))
+    _raise_if(problems)
+    rename = {k: v for k, v in columns.items() if k != v}
+    inverse = {v: k for k, v in rename.items()}
+    after = pd.Series([inverse.get(c, c) for c in present], dtype=object)
+    for name in after[after.duplicated()].unique():
+        sources = [repr(c) for c in present if inverse.get(c, c) == name]
+        problems.append(Problem(spec.name, str(name), f"two source columns would both be named "
+                                f"{name!r} ({' and '.join(sources)}): drop or rename one, or fix "
+                                "the column mapping", 0))
+    _raise_if(problems)
+    return rename
+
+
+def _value_kind(value) -> str:
+    """The kind of one Python value in an object column, as a user would name it."""
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (bool, np.bool_)):
+        return "boolean"
+    if isinstance(value, (int, np.integer)):
+        return "integer"
+    if isinstance(value, (float, np.floating, decimal.Decimal)):
+        return "number"
+    if isinstance(value, (datetime.datetime, np.datetime64)):
+        return "timestamp"
+    if isinstance(value, datetime.date):
+        return "date"
+    if isinstance(value, (list, tuple, set, dict, np.ndarray)):
+        return "list or dict"
+    return type(value).__name__
+
+
+_KINDS = {"text", "boolean", "integer", "number", "timestamp", "date", "list or dict", "bytes"}
+_ONE_KIND = {"string", "integer", "floating", "mixed-integer-float", "decimal", "boolean",
+             "datetime", "datetime64", "date", "bytes", "empty"}
+
+
+def _pandas_problems(df: pd.DataFrame, spec: TableSpec) -> list[Problem]:
+    """What pandas can hold but a database column cannot: every column of the frame."""
+    problems = []
+    for position in range(len(df.columns)):
+        series = df.iloc[:, position]
+        if not _storable_dtype(series.dtype):
+            problems.append(_object_problem(series, spec, f"column type {series.dtype} cannot "
+                                            "be stored", series.index[series.notna()]))
+        elif series.dtype == object:
+            problem = _object_column_problem(series, spec)
+            problems += [problem] if problem else []
+    return problems
+
+
+def _storable_dtype(dtype) -> bool:
+    types = pd.api.types
+    return isinstance(dtype, pd.CategoricalDtype) or any(
+        check(dtype) for check in (types.is_object_dtype, types.is_bool_dtype, types.is_integer_dtype,
+                                   types.is_float_dtype, types.is_datetime64_any_dtype,
+                                   types.is_string_dtype, types.is_timedelta64_dtype))
+
+
+def _object_column_problem(series: pd.Series, spec: TableSpec) -> Problem | None:
+    """Mixed value kinds, lists or dicts, or integers beyond 64 bits in one object column."""
+    values = series[series.map(_is_value)]
+    inferred = pd.api.types.infer_dtype(values, skipna=False)
+    canonical = series.name in {c.name for c in spec.columns}
+    if inferred == "integer":
+        return _wide_integers(series, values, spec)
+    if inferred in _ONE_KIND:
+        return None
+    kinds = values.map(_value_kind)
+    counts = kinds.value_counts()
+    if len(counts) > 1:
+        common = counts.index[0]
+        rule = "mixed value types in one column ({}): give the column one type".format(
+            ", ".join(f"{k}: {n} rows" for k, n in counts.items()))
+        return _object_problem(series, spec, rule, kinds.index[kinds != common])
+    if canonical and counts.index[0] == "list or dict":
+        return _object_problem(series, spec, "lists or dicts where single values are expected",
+                               kinds.index)
+    if counts.index[0] not in _KINDS:
+        return _object_problem(series, spec, f"values of type {counts.index[0]} cannot be "
+                               "stored", kinds.index)
+    return None
+
+
+def _wide_integers(series: pd.Series, values: pd.Series, spec: TableSpec) -> Problem | None:
+    as_python = values.map(int)
+    low, high = as_python.min(), as_python.max()
+    if low >= -(2**63) and (high < 2**63 or (low >= 0 and high < 2**64)):
+        return None
+    wide = as_python.index[(as_python < -(2**63)) | (as_python >= 2**63)]
+    return _object_problem(series, spec, "integers beyond the 64-bit range: give such ids as "
+                           "text", wide)
+
+
+def _object_problem(series: pd.Series, spec: TableSpec, rule: str, index) -> Problem:
+    positions = series.index.get_indexer(index[:5])
+    examples = pd.DataFrame({"row": positions + 1, series.name: series.iloc[positions].map(repr)})
+    return Problem(spec.name, str(series.name), rule, len(index), examples.reset_index(drop=True))
+
+
+def _is_value(value) -> bool:
+    """Not a missing-value marker (None, NaN, NaT, pd.NA); lists and dicts are values."""
+    return not (value is None or value is pd.NaT or value is pd.NA or
+                (isinstance(value, float) and value != value))
 
 
 def _pandas_timestamps(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
@@ -271,7 +439,7 @@ def _pandas_timestamps(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
         naive = values.map(lambda v: hasattr(v, "tzinfo") and v.tzinfo is None)
         if aware.any() and naive.any():
             examples = df.loc[aware[aware].index[:2].append(naive[naive].index[:3])]
-            raise DataError([Problem(spec.name, col, "mixed timezone-aware and naive timestamps",
+            raise DataError([Problem(spec.name, col, _MIXED_ZONES,
                                      int(min(aware.sum(), naive.sum())), examples)])
         if aware.any():
             out = out.assign(**{col: pd.to_datetime(df[col], utc=True)})
@@ -320,7 +488,7 @@ class _Check:
             elif label == "?zoned" and n and seen[(name, "?plain")]:
                 minority = min(n, seen[(name, "?plain")])
                 zoned = flags[(name, label)]
-                self.fail(name, "mixed timestamps with and without a timezone", minority,
+                self.fail(name, _MIXED_ZONES, minority,
                           bad=zoned if n == minority else flags[(name, "?plain")])
         if self.problems:
             raise DataError(self.problems)
@@ -353,57 +521,132 @@ class _Check:
 def _cast_column(raw: ibis.Table, col: Column):
     """Return (clean expression, {label: predicate counted}) for one canonical column.
 
-    Labels starting with ``!`` are problems, the others are repairs.
+    Labels starting with ``!`` are problems, ``?`` marks counts for a later check, the others
+    are repairs.
     """
     target = _DTYPES[col.kind]
-    if col.name not in raw.columns:
+    if col.name not in raw.columns or raw[col.name].type().is_null():
         return ibis.null().cast(target), {}
     c = raw[col.name]
     source = c.type()
-    flags = {}
-    if source.is_null():
-        return ibis.null().cast(target), {}
-    if col.kind in ("id", "string"):
-        if not source.is_string():
-            if source.is_floating():
-                c = c.cast("int64")
-            flags[f"cast from {source} to text"] = c.notnull()
-            c = c.cast("string")
-        trimmed = c.strip()
-        if col.name == "email":
-            trimmed = trimmed.lower()
-            flags["e-mail trimmed and lower-cased"] = trimmed != c
-        elif col.choices:
-            trimmed = trimmed.lower()
-            flags["trimmed and lower-cased"] = trimmed != c
-        else:
-            flags["whitespace trimmed"] = trimmed != c
-        return trimmed, flags
-    if source == target:
-        return c, flags
-    if col.kind == "timestamp" and source.is_timestamp():
-        if source.timezone is None:  # naive already; the precision does not matter
-            return c, flags
-        flags[f"converted from {source} to naive UTC"] = c.notnull()
-        return c.cast(dt.timestamp), flags
-    if col.kind == "timestamp" and source.is_string():
-        marked = c.strip().re_search(_TZ_SUFFIX)
-        flags["?zoned"], flags["?plain"] = c.notnull() & marked, c.notnull() & ~marked
-        cast = c.strip().try_cast(dt.Timestamp(timezone="UTC")).cast(dt.timestamp)
-    elif col.kind == "float" and (source.is_numeric() or source.is_string()):
-        cast = c.try_cast(dt.float64)
-    elif col.kind == "bool" and source.is_string():
-        cast = c.strip().lower().try_cast(dt.boolean)
-    elif col.kind == "bool" and source.is_numeric():
-        cast = c != 0
-    elif col.kind == "timestamp" and source.is_date():
-        cast = c.cast(dt.timestamp)
+    if not _READABLE[col.kind](source):
+        return ibis.null().cast(target), {f"!cannot be read as {col.kind}: {source} values":
+                                          c.notnull()}
+    if source.is_string() and col.kind not in ("id", "string"):
+        text = c.strip()
+        blank = text == ""
+        cast, flags = _CASTS[col.kind](blank.ifelse(ibis.null(), text), col)
+        return cast, {"blank text read as null": blank, **flags}
+    return _CASTS[col.kind](c, col)
+
+
+_READABLE = {
+    "id": lambda t: t.is_string() or t.is_integer() or t.is_floating() or t.is_decimal(),
+    "string": lambda t: t.is_string() or t.is_numeric() or t.is_boolean(),
+    "timestamp": lambda t: t.is_string() or t.is_timestamp() or t.is_date(),
+    "float": lambda t: t.is_string() or t.is_numeric(),
+    "bool": lambda t: t.is_string() or t.is_boolean() or t.is_integer(),
+}
+
+
+def _as_text(c, col: Column):
+    """Ids and text: numbers as whole-number text, trimmed, blanks as null."""
+    source, flags = c.type(), {}
+    if source.is_floating() or source.is_decimal():
+        c, flags = _whole_numbers(c)
+    if not source.is_string():
+        flags[f"cast from {source} to text"] = c.notnull()
+        c = c.cast("string")
+    trimmed = c.strip()
+    if col.name == "email":
+        trimmed = trimmed.lower()
+        flags["e-mail trimmed and lower-cased"] = trimmed != c
+    elif col.choices:
+        trimmed = trimmed.lower()
+        flags["trimmed and lower-cased"] = trimmed != c
     else:
-        cast = c.try_cast(target)
-    flags[f"!cannot be read as {col.kind}"] = c.notnull() & cast.isnull()
-    if not source.is_numeric():
-        flags[f"cast from {source} to {col.kind}"] = cast.notnull()
-    return cast, flags
+        flags["whitespace trimmed"] = trimmed != c
+    blank = trimmed == ""
+    flags["blank text read as null"] = blank
+    return blank.ifelse(ibis.null(), trimmed), flags
+
+
+def _whole_numbers(c):
+    """Floats or decimals that stand for whole numbers, as integers; others are problems.
+
+    A fraction would be rounded away (1.5 and 2.5 into one customer) and a float of 2^53 or
+    more cannot hold every integer exactly, so both are refused.
+    """
+    source = c.type()
+    if source.is_decimal() and source.scale == 0:
+        return c, {}
+    if source.is_floating():
+        c = c.isnan().ifelse(ibis.null(), c)
+        too_big = c.abs() >= 2**53
+    else:
+        too_big = ibis.literal(False)
+    fractional = ~too_big & (c % 1 != 0)
+    exact = (too_big | fractional).ifelse(ibis.null(), c)
+    whole = exact.cast("int64") if source.is_floating() else exact.cast(
+        dt.Decimal(source.precision, 0))
+    flags = {"!number with a fractional part: an id must be a whole number or text": fractional}
+    if source.is_floating():
+        flags["!number of 2^53 or more cannot be an exact id: give such ids as text"] = too_big
+    return whole, flags
+
+
+def _as_timestamp(c, col: Column):
+    source = c.type()
+    if source.is_timestamp():
+        if source.timezone is None:  # naive already; the precision does not matter
+            return c, {}
+        return c.cast(dt.timestamp), {f"converted from {source} to naive UTC": c.notnull()}
+    if source.is_date():
+        return c.cast(dt.timestamp), {f"cast from {source} to timestamp": c.notnull()}
+    return _text_timestamps(c)
+
+
+def _text_timestamps(text):
+    """ISO 8601 text only, each value on its own: no guessing of day-month order from other
+    rows, and no named zones (DuckDB carries a named zone over to the rows after it)."""
+    plain = text.re_search(_ISO + "$")
+    zoned = text.re_search(_ISO + _OFFSET)
+    named = ~zoned & text.re_search(_ISO + _ZONE_NAME)
+    cast = plain.ifelse(text.try_cast(dt.timestamp),
+                        zoned.ifelse(text.try_cast(dt.Timestamp(timezone="UTC")).cast(
+                            dt.timestamp), ibis.null(dt.timestamp)))
+    return cast, {
+        "?zoned": zoned, "?plain": plain,
+        "!timezone name (e.g. Europe/Helsinki) is not read: give a UTC offset such as +02:00":
+            named,
+        f"!cannot be read as timestamp: {ISO_TIMESTAMPS}": text.notnull() & ~named
+        & cast.isnull(),
+        "cast from string to timestamp": cast.notnull()}
+
+
+def _as_float(c, col: Column):
+    if c.type().is_numeric():
+        return c.cast(dt.float64), {}
+    cast = c.try_cast(dt.float64)
+    return cast, {"!cannot be read as float": c.notnull() & cast.isnull(),
+                  "cast from string to float": cast.notnull()}
+
+
+def _as_bool(c, col: Column):
+    source = c.type()
+    if source.is_boolean():
+        return c, {}
+    if source.is_integer():
+        return c != 0, {"!integer other than 0 or 1 cannot be read as bool":
+                        c.notnull() & ~c.isin([0, 1]),
+                        f"cast from {source} to bool": c.notnull()}
+    cast = c.lower().try_cast(dt.boolean)
+    return cast, {"!cannot be read as bool": c.notnull() & cast.isnull(),
+                  "cast from string to bool": cast.notnull()}
+
+
+_CASTS = {"id": _as_text, "string": _as_text, "timestamp": _as_timestamp, "float": _as_float,
+          "bool": _as_bool}
 
 
 def _sums(table: ibis.Table, predicates, rows: bool = False) -> list[int]:
@@ -445,7 +688,7 @@ def _content_rules(spec: TableSpec, as_of: pd.Timestamp):
     for col in spec.columns:
         name = col.name
         if col.required:
-            yield (name, "missing value (null or NaN) in a required column"), lambda t, n=name: t[n].isnull()
+            yield (name, _MISSING), lambda t, n=name: t[n].isnull()
         if col.kind == "float":
             yield (name, "NaN or infinite value"), \
                 lambda t, n=name: t[n].isnan() | t[n].isinf()

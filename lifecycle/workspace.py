@@ -4,8 +4,10 @@ Reading and writing a DuckDB file from several processes at once (dashboard sess
 a scheduled run) is done copy-on-write: readers attach the file read-only and keep reading the
 version they opened; a writer takes an exclusive lock file, copies the database, writes the copy,
 and atomically renames it over the original. A reader never sees a half-written file, two writers
-never lose each other's rows, and an interrupted write leaves the previous file intact. The cost
-is one file copy per write transaction: batch related writes in one :meth:`Workspace.writing`.
+never lose each other's rows, and an interrupted write leaves the previous file intact (its
+private copy is removed by the next writer). The copy keeps the file's permissions. The cost is
+one file copy per write transaction: batch related writes in one :meth:`Workspace.writing`
+(writes nested inside it, also through another Workspace on the same file, join it).
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import fcntl
 import json
 import os
 import shutil
+import stat
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import ibis
 import pandas as pd
 
@@ -28,6 +33,8 @@ __all__ = ["Workspace", "default_path"]
 
 _META, _QUALITY = "_meta", "_quality"
 _ENV = "LIFECYCLE_WORKSPACE"
+_DUCKDB_MAGIC = (8, b"DUCK")  # offset and bytes of a DuckDB file's header
+_OPEN_WRITES = threading.local()  # this thread's open write transactions, by file
 
 
 def default_path() -> Path:
@@ -87,11 +94,13 @@ class Workspace:
             raise FileNotFoundError(
                 f"no workspace at {path}: build the demo with `lifecycle demo --path {path}` "
                 "(or Workspace.demo(path)), or pass create=True for an empty one")
+        if path.exists():
+            _check_duckdb_file(path)
         ws = cls(path=path)
         settings = {"as_of": None if as_of is None else str(pd.Timestamp(as_of)),
                     "currency": None if currency is None else currency.upper()}
         settings = {k: v for k, v in settings.items() if v is not None}
-        if not path.exists() or settings:
+        if not path.exists() or settings or _META not in ws.con.list_tables():
             with ws.writing() as con:
                 _ensure_meta(con)
                 if settings:
@@ -119,13 +128,12 @@ class Workspace:
         path = Path(path) if path is not None else default_path()
         if path.exists() and not overwrite:
             return cls.open(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            path.unlink()
+        if path.is_dir():
+            raise IsADirectoryError(_folder_message(path))
         demo = synthetic.generate(n_customers, years=years, random_state=random_state,
                                   progress=progress)
         ws = cls(path=path)
-        with ws.writing() as con:
+        with ws._writing(fresh=True) as con:  # the old file stays readable until replaced
             _ensure_meta(con)
             _set_meta(con, as_of=str(demo.as_of), currency=demo.currency,
                       source="lifecycle.synthetic",
@@ -236,28 +244,30 @@ class Workspace:
         """A write transaction: yields an ibis connection; all or nothing is committed.
 
         For a DuckDB file the writes go to a private copy that atomically replaces the file when
-        the block ends without error; concurrent writers wait for each other (a lock file).
+        the block ends without error; writers in other processes or threads wait for each
+        other (a lock file). A write nested inside another on the same file in the same thread
+        (``ws.load`` inside ``with ws.writing()``, or through a second Workspace on the file)
+        joins the outer transaction; if a nested write fails, nothing is committed even when
+        the error is caught inside the outer block.
         """
+        with self._writing(fresh=False) as con:
+            yield con
+
+    @contextmanager
+    def _writing(self, *, fresh: bool) -> Iterator:
+        """:meth:`writing`; ``fresh=True`` starts from an empty database instead of a copy."""
         if self.path is None:
             yield self._con
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
-        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                if self.path.exists():
-                    shutil.copyfile(self.path, tmp)
-                con = ibis.duckdb.connect(tmp)
-                try:
-                    yield con
-                finally:
-                    con.disconnect()
-                _fsync(tmp)
-                os.replace(tmp, self.path)
-            finally:
-                tmp.unlink(missing_ok=True)
-                Path(f"{tmp}.wal").unlink(missing_ok=True)
+        outer = _open_writes().get(self.path)
+        if outer is not None:
+            if fresh:
+                raise RuntimeError(f"cannot replace {self.path} inside a write to it")
+            with outer.nested() as con:
+                yield con
+            return
+        with _FileWrite(self.path, fresh=fresh) as write:
+            yield write.con
 
     def load(self, kind: str, source, *, as_of=None, columns: Mapping[str, str] | None = None
              ) -> pd.DataFrame:
@@ -306,11 +316,12 @@ class Workspace:
     def _load(self, con, kind, source, *, as_of, columns) -> pd.DataFrame:
         if kind not in TABLES:
             raise ValueError(f"unknown table kind {kind!r}; canonical tables: {', '.join(TABLES)}")
-        raw = as_table(_read(con, source), kind, columns=columns)
-        if isinstance(source, pd.DataFrame):  # one transfer from pandas, then native scans
-            raw = con.create_table(f"_staged_{kind}", raw, temp=True, overwrite=True)
-        clean, repairs = validate(raw, kind, as_of=as_of)
-        con.create_table(kind, clean, overwrite=True)
+        with _file_errors(kind, source):
+            raw = as_table(_read(con, source, kind), kind, columns=columns)
+            if isinstance(source, pd.DataFrame):  # one transfer from pandas, then native scans
+                raw = con.create_table(f"_staged_{kind}", raw, temp=True, overwrite=True)
+            clean, repairs = validate(raw, kind, as_of=as_of)
+            con.create_table(kind, clean, overwrite=True)
         quality = con.table(_QUALITY)
         con.create_table(_QUALITY, quality.filter(quality.table != kind), overwrite=True)
         if len(repairs):
@@ -322,15 +333,167 @@ class Workspace:
         return f"Workspace({where})"
 
 
-def _read(con, source):
-    if isinstance(source, (str, Path)):
-        path = str(source)
-        if path.endswith((".parquet", ".pq")):
-            return con.read_parquet(path)
-        if path.endswith((".csv", ".csv.gz", ".tsv")):
-            return con.read_csv(path)
-        raise ValueError(f"cannot tell the format of {path}: name a .csv or .parquet file")
-    return source
+def _read(con, source, kind: str):
+    """A frame or table as it is; a CSV or Parquet file (or glob) read by DuckDB.
+
+    A CSV file is read as text, every column: the schema then reads each value on its own
+    (an id as written, ``007`` stays ``007``; timestamps as ISO 8601), instead of DuckDB
+    guessing a type or a date format from a sample of rows. Extra columns stay text. A header
+    that names one column twice is an error (DuckDB would rename the second one).
+    """
+    if not isinstance(source, (str, Path)):
+        return source
+    path = str(source)
+    if not any(ch in path for ch in "*?["):
+        _check_readable(Path(path))
+    if path.endswith((".parquet", ".pq")):
+        return con.read_parquet(path)
+    if path.endswith((".csv", ".csv.gz", ".tsv")):
+        header = con.read_csv(path, all_varchar=True, header=False).limit(1).execute()
+        names = pd.Series(header.iloc[0].tolist() if len(header) else [], dtype=object)
+        if names.duplicated().any():
+            twice = ", ".join(map(repr, names[names.duplicated()].unique()))
+            raise DataError([Problem(kind, str(names[names.duplicated()].iloc[0]),
+                                     f"the header of {path} names a column twice ({twice})",
+                                     0)])
+        return con.read_csv(path, all_varchar=True)
+    raise ValueError(f"cannot tell the format of {path}: name a .csv or .parquet file")
+
+
+def _check_readable(path: Path) -> None:
+    """Raise a clear OSError for a missing file, a folder or a file this user cannot read."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder: name a file, or a glob such as "
+                                f"{path / '*.csv'}")
+    if not path.exists():
+        raise FileNotFoundError(f"no file at {path}")
+    with open(path, "rb"):
+        pass
+
+
+@contextmanager
+def _file_errors(kind: str, source) -> Iterator:
+    """Turn DuckDB's errors reading a file (found only when rows are scanned) into a DataError
+    or an OSError naming the file; other sources pass through untouched."""
+    if not isinstance(source, (str, Path)):
+        yield
+        return
+    try:
+        yield
+    except duckdb.IOException as exc:
+        if "No files found" in str(exc):
+            raise FileNotFoundError(f"no file matches {source}") from None
+        raise OSError(f"cannot read {source}: {_first_lines(exc)}") from None
+    except duckdb.InvalidInputException as exc:
+        raise DataError([Problem(kind, "*", f"cannot read {source}: {_first_lines(exc)}",
+                                 0)]) from None
+
+
+def _first_lines(exc: Exception, n: int = 3) -> str:
+    """The first lines of a DuckDB error, on one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines[:n])
+
+
+class _FileWrite:
+    """One write transaction on a DuckDB file: lock, private copy, atomic replace.
+
+    Under the lock every leftover private copy of a killed writer is removed first (only the
+    lock holder writes one). The copy is made readable by its owner only and gets the file's
+    permissions back before it replaces the file.
+    """
+
+    def __init__(self, path: Path, *, fresh: bool):
+        self.path, self.fresh, self.failed = path, fresh, False
+        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+    def __enter__(self) -> _FileWrite:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.path.with_name(self.path.name + ".lock"), "a")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+            _remove_debris(self.path)
+            self.mode = _mode(self.path)
+            if self.mode is not None and not self.fresh:
+                _private_copy(self.path, self.tmp)
+            self.con = ibis.duckdb.connect(self.tmp)
+        except BaseException:
+            self._release()
+            raise
+        _open_writes()[self.path] = self
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        del _open_writes()[self.path]
+        try:
+            self.con.disconnect()
+            if kind is None and self.failed:
+                raise RuntimeError(f"a write nested in this one to {self.path} failed: nothing "
+                                   "was committed")
+            if kind is None:
+                if self.mode is not None:
+                    os.chmod(self.tmp, self.mode)
+                _fsync(self.tmp)
+                os.replace(self.tmp, self.path)
+        finally:
+            self._release()
+
+    @contextmanager
+    def nested(self) -> Iterator:
+        """Join this transaction; a failure inside dooms it."""
+        try:
+            yield self.con
+        except BaseException:
+            self.failed = True
+            raise
+
+    def _release(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+        Path(f"{self.tmp}.wal").unlink(missing_ok=True)
+        self._lock.close()  # releases the lock
+
+
+def _open_writes() -> dict:
+    if not hasattr(_OPEN_WRITES, "by_path"):
+        _OPEN_WRITES.by_path = {}
+    return _OPEN_WRITES.by_path
+
+
+def _remove_debris(path: Path) -> None:
+    for pattern in (f".{path.name}.*.tmp", f".{path.name}.*.tmp.wal"):
+        for leftover in path.parent.glob(pattern):
+            leftover.unlink(missing_ok=True)
+
+
+def _mode(path: Path) -> int | None:
+    """The permission bits of an existing file, else None."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def _private_copy(source: Path, target: Path) -> None:
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(fd, "wb") as out, open(source, "rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+
+
+def _check_duckdb_file(path: Path) -> None:
+    """Raise a clear error for a folder or a file that is not a DuckDB database."""
+    if path.is_dir():
+        raise IsADirectoryError(_folder_message(path))
+    offset, magic = _DUCKDB_MAGIC
+    with open(path, "rb") as f:
+        header = f.read(offset + len(magic))
+    if header[offset:] != magic:
+        raise ValueError(f"{path} is not a DuckDB file (a workspace is a .duckdb file made by "
+                         "`lifecycle demo` or Workspace.open(path, create=True))")
+
+
+def _folder_message(path: Path) -> str:
+    return f"{path} is a folder, not a workspace file: name a .duckdb file in it, e.g. " \
+           f"{path / 'workspace.duckdb'}"
 
 
 def _ensure_meta(con) -> None:

@@ -1,8 +1,14 @@
+import ctypes
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from lifecycle import Workspace
 from lifecycle.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,3 +54,112 @@ def test_html_export_holds_rendered_figures_that_work_offline(demo_path, tmp_pat
 def test_html_export_of_a_missing_notebook_says_so(tmp_path, capsys):
     assert main(["html", str(tmp_path / "nope.ipynb"), "--out", str(tmp_path)]) == 1
     assert "no notebook at" in capsys.readouterr().err
+
+
+# -- failures: one line on stderr, a non-zero exit code, never a traceback --------------------
+def fails(argv, capsys, code=1) -> str:
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err, captured.err
+    return captured.err
+
+
+@pytest.fixture
+def csv(tmp_path):
+    path = tmp_path / "members.csv"
+    path.write_text("member_no,joined\n007,2024-01-05\n8,2024-02-05\n")
+    return path
+
+
+def test_missing_file_folder_and_not_a_workspace(tmp_path, csv, capsys):
+    ws = str(tmp_path / "ws.duckdb")
+    assert "no file at" in fails(["load", "customers", str(tmp_path / "nope.csv"), "--path", ws],
+                                 capsys)
+    assert not (tmp_path / "ws.duckdb").exists()  # no empty workspace made for a failed load
+    assert "is a folder" in fails(["load", "customers", str(tmp_path), "--path", ws], capsys)
+    assert "is a folder" in fails(["quality", "--path", str(tmp_path)], capsys)
+    assert "not a DuckDB file" in fails(["quality", "--path", str(csv)], capsys)
+    assert "no workspace at" in fails(["quality", "--path", ws], capsys)
+
+
+def test_a_rejected_file_is_one_line_naming_table_column_and_rows(tmp_path, csv, capsys):
+    err = fails(["load", "customers", str(csv), "--path", str(tmp_path / "ws.duckdb")], capsys)
+    assert err.startswith("lifecycle load: table 'customers', column 'customer_id': required "
+                          "column missing")
+    assert not (tmp_path / "ws.duckdb").exists()
+
+
+def test_columns_maps_source_columns_onto_canonical_ones(tmp_path, csv, capsys):
+    path = tmp_path / "ws.duckdb"
+    assert main(["load", "customers", str(csv), "--path", str(path), "--columns",
+                 "member_no=customer_id", "--columns=joined=created_at"]) == 0
+    assert Workspace.open(path).table("customers").customer_id.execute().tolist() == ["007", "8"]
+    err = fails(["load", "customers", str(csv), "--path", str(path), "--columns",
+                 "membr_no=customer_id,joined=created_at"], capsys)
+    assert "no column 'membr_no'" in err and "member_no, joined" in err
+    assert "is not SOURCE=CANONICAL" in fails(["load", "customers", str(csv), "--path",
+                                               str(path), "--columns", "member_no"], capsys, 2)
+
+
+def test_load_without_path_never_writes_into_the_demo(demo_path, tmp_path, csv, capsys,
+                                                      monkeypatch):
+    before = demo_path.stat().st_mtime_ns
+    monkeypatch.setenv("LIFECYCLE_WORKSPACE", str(demo_path))
+    assert "without --path, load would write into the demo" in fails(
+        ["load", "customers", str(csv), "--columns", "member_no=customer_id,joined=created_at"],
+        capsys)
+    monkeypatch.delenv("LIFECYCLE_WORKSPACE")
+    monkeypatch.chdir(tmp_path)
+    assert "--path FILE" in fails(["load", "customers", str(csv)], capsys)
+    assert demo_path.stat().st_mtime_ns == before
+    own = tmp_path / "own.duckdb"
+    monkeypatch.setenv("LIFECYCLE_WORKSPACE", str(own))  # named, and not the demo: allowed
+    assert main(["load", "customers", str(csv), "--columns",
+                 "member_no=customer_id,joined=created_at"]) == 0
+
+
+@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["load"], ["load", "customrs", "x.csv"],
+                                  ["load", "customers", "x.csv", "--as-of", "soon"],
+                                  ["demo", "--customers", "many"]])
+def test_wrong_arguments_are_one_line_with_exit_code_2(argv, capsys):
+    err = fails(argv, capsys, code=2)
+    assert "--help" in err
+
+
+def test_every_argument_explains_itself():
+    from lifecycle.cli import _parser
+
+    parser = _parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, command in commands.items():
+        for action in command._actions:
+            assert action.help, f"lifecycle {name} {action.dest} has no help text"
+
+
+def _without_root_file_access():
+    """In the child: drop the capabilities that let root read any file (Linux prctl)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "cannot drop a capability")
+
+
+def test_permission_denied_is_one_line(tmp_path, csv):
+    """A real permission error: the file is mode 000 and, as root, the command runs without
+    the capabilities that override file permissions."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text(csv.read_text())
+    secret.chmod(0)
+    workspace = tmp_path / "ws.duckdb"
+    Workspace.open(workspace, create=True)
+    locked = tmp_path / "locked.duckdb"
+    Workspace.open(locked, create=True)
+    locked.chmod(0)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    preexec = _without_root_file_access if os.geteuid() == 0 else None
+    for argv in (["load", "customers", str(secret), "--path", str(workspace)],
+                 ["quality", "--path", str(locked)]):
+        run = subprocess.run([sys.executable, "-m", "lifecycle.cli", *argv], env=env,
+                             preexec_fn=preexec, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1
+        assert run.stderr.count("\n") == 1 and "Permission denied" in run.stderr, run.stderr

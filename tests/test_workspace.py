@@ -1,4 +1,6 @@
 import multiprocessing as mp
+import queue
+import threading
 import time
 
 import ibis
@@ -171,3 +173,124 @@ def test_two_readers_and_two_writers_in_separate_processes(ws):
         assert all(n % 10 == 0 for n in seen)  # never a half-written append
     assert sum(len(seen) for seen, _ in results) > 10
     assert Workspace.open(ws.path).table("contact_history").count().execute() == 10 + 2 * 10 * 10
+
+
+# -- writes: nesting, debris, permissions, replacing, folders ---------------------------------
+TX = pd.DataFrame({"customer_id": ["C0"], "ts": ["2025-01-01"], "amount": [5.0]})
+
+
+def _nested_writes(path, out):
+    """Run in a child process, so that a deadlock fails the test instead of hanging it."""
+    ws, seen = Workspace.open(path), {}
+    with ws.writing() as con:
+        ws.load("customers", customers(2))  # nested through the same Workspace
+        Workspace.open(path).load("transactions", TX)  # through a second one on the file
+        seen["inside"] = sorted(t for t in con.list_tables() if not t.startswith(("_", "ibis")))
+        seen["committed while inside"] = Workspace.open(path).tables()
+    seen["after"] = Workspace.open(path).tables()
+    try:
+        with ws.writing():
+            ws.load("subscriptions", pd.DataFrame({"customer_id": ["C0"],
+                                                   "start_at": ["2024-01-01"]}))
+            try:
+                ws.load("customers", customers(2).assign(customer_id="C0"))  # duplicate key
+            except DataError:
+                pass  # caught inside: the outer write must still not commit
+    except RuntimeError as exc:
+        seen["doomed"] = str(exc)
+    seen["after the doomed write"] = Workspace.open(path).tables()
+    out.put(seen)
+
+
+def test_nested_writes_join_the_outer_write_instead_of_deadlocking(ws):
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    child = ctx.Process(target=_nested_writes, args=(ws.path, out))
+    child.start()
+    try:
+        seen = out.get(timeout=120)
+    except queue.Empty:
+        pytest.fail("nested writes did not finish in 120 s: deadlock")
+    finally:
+        child.kill()
+        child.join(timeout=30)
+    assert seen["inside"] == ["customers", "transactions"]
+    assert seen["committed while inside"] == []  # all or nothing, at the end of the outer
+    assert seen["after"] == ["customers", "transactions"]
+    assert "nothing was committed" in seen["doomed"]
+    assert seen["after the doomed write"] == ["customers", "transactions"]
+
+
+def _killed_writer(path, ready):
+    with Workspace.open(path).writing() as con:
+        con.create_table("half_written", pd.DataFrame({"x": [1]}))
+        ready.set()
+        threading.Event().wait()  # killed here, holding the lock and its private copy
+
+
+def test_next_writer_removes_what_a_killed_writer_left(ws):
+    ws.load("customers", customers(3))
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    child = ctx.Process(target=_killed_writer, args=(ws.path, ready))
+    child.start()
+    try:
+        assert ready.wait(timeout=120)
+    finally:
+        child.kill()
+        child.join(timeout=30)
+    debris = list(ws.path.parent.glob(f".{ws.path.name}.*.tmp*"))
+    assert debris  # the killed writer's private copy is still there
+    ws.load("customers", customers(2))
+    assert list(ws.path.parent.glob(f".{ws.path.name}.*.tmp*")) == []
+    assert ws.tables() == ["customers"]  # nothing of the killed write
+    assert ws.table("customers").count().execute() == 2
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640])
+def test_a_write_keeps_the_file_permissions(ws, mode):
+    ws.path.chmod(mode)
+    ws.load("customers", customers(3))
+    assert ws.path.stat().st_mode & 0o777 == mode
+
+
+def test_demo_overwrite_leaves_the_old_file_until_the_new_one_is_complete(tmp_path, monkeypatch):
+    from lifecycle import synthetic
+
+    path = tmp_path / "demo.duckdb"
+    old = Workspace.open(path, create=True, as_of=AS_OF)
+    old.load("customers", customers(3))
+    path.chmod(0o600)
+
+    def broken(*args, **kwargs):
+        raise MemoryError("the generator failed half way")
+
+    monkeypatch.setattr(synthetic, "generate", broken)
+    with pytest.raises(MemoryError):
+        Workspace.demo(path, n_customers=100, overwrite=True)
+    assert Workspace.open(path).tables() == ["customers"]
+    monkeypatch.undo()
+    demo = Workspace.demo(path, n_customers=100, overwrite=True)
+    assert "transactions" in demo.tables() and demo.table("customers").count().execute() == 100
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.duckdb", "demo.duckdb.lock"]
+
+
+def test_a_folder_or_another_file_is_not_a_workspace(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        Workspace.open(tmp_path)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        Workspace.demo(tmp_path, overwrite=True)
+    text = tmp_path / "notes.duckdb"
+    text.write_text("not a database")
+    with pytest.raises(ValueError, match="not a DuckDB file"):
+        Workspace.open(text)
+
+
+def test_a_duckdb_file_without_workspace_tables_is_opened_as_one(tmp_path):
+    import duckdb
+
+    path = tmp_path / "mine.duckdb"
+    duckdb.connect(str(path)).close()
+    ws = Workspace.open(path)
+    assert ws.tables() == [] and ws.quality().empty and ws.meta() == {}

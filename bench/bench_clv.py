@@ -25,6 +25,7 @@ Usage::
     python bench/bench_clv.py                       # 4,000,000 customers (~11 M rows)
     python bench/bench_clv.py --customers 200000    # quick
     python bench/bench_clv.py --repeat 3             # lifecycle's pipeline 3 times (median)
+    python bench/bench_clv.py --customers 1000000 --source frame   # from a pandas frame
 """
 
 from __future__ import annotations
@@ -80,17 +81,18 @@ def generate(n_customers: int, *, random_state: int = 0, cohort_days: int = 365)
                          "amount": amount})
 
 
-def _lifetimes_pipeline(path: str) -> dict:
+def _lifetimes_pipeline(path: str, source: str) -> dict:
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from lifetimes import BetaGeoFitter, GammaGammaFitter
         from lifetimes.utils import summary_data_from_transaction_data
-    started = time.perf_counter()
+    loaded = pd.read_parquet(path) if source == "frame" else None
+    rss, started = _vm_rss_mb(), time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tx = pd.read_parquet(path)
+        tx = loaded if loaded is not None else pd.read_parquet(path)
         s = summary_data_from_transaction_data(tx, "customer_id", "ts", monetary_value_col="amount",
                                                observation_period_end=AS_OF, freq="D")
         bg = BetaGeoFitter(penalizer_coef=0.0).fit(s["frequency"], s["recency"], s["T"])
@@ -103,22 +105,32 @@ def _lifetimes_pipeline(path: str) -> dict:
     seconds = time.perf_counter() - started
     params = {**bg.params_.to_dict(), **gg.params_.to_dict()}
     return {"seconds": seconds, "params": params, "customers": len(clv),
-            "clv_total": float(clv.sum())}
+            "clv_total": float(clv.sum()), "start_rss_mb": rss}
 
 
-def _lifecycle_pipeline(path: str) -> dict:
+def _lifecycle_pipeline(path: str, source: str) -> dict:
     import ibis
 
     from lifecycle.clv import customer_value
 
-    started = time.perf_counter()
-    con = ibis.duckdb.connect()
-    out = customer_value(con.read_parquet(path), as_of=AS_OF, horizons_months=12,
-                         discount_rate=1.01**12 - 1, time_unit="D")
+    loaded = pd.read_parquet(path) if source == "frame" else None
+    rss, started = _vm_rss_mb(), time.perf_counter()
+    tx = loaded if loaded is not None else ibis.duckdb.connect().read_parquet(path)
+    out = customer_value(tx, as_of=AS_OF, horizons_months=12, discount_rate=1.01**12 - 1,
+                         time_unit="D")
     seconds = time.perf_counter() - started
     params = {**out.attrs["bgnbd"], **out.attrs["gamma_gamma"]}
     return {"seconds": seconds, "params": params, "customers": len(out),
-            "clv_total": float(out["clv_12m"].sum())}
+            "clv_total": float(out["clv_12m"].sum()), "start_rss_mb": rss}
+
+
+def _vm_rss_mb() -> float | None:
+    """Resident size of this process now (Linux), in MB."""
+    try:
+        with open("/proc/self/status") as status:
+            return int(next(x for x in status if x.startswith("VmRSS:")).split()[1]) / 1024
+    except (OSError, StopIteration):
+        return None
 
 
 def _vm_hwm_mb() -> float | None:
@@ -131,7 +143,7 @@ def _vm_hwm_mb() -> float | None:
         return None
 
 
-def _child(which: str, path: str, customers: int, seed: int) -> None:
+def _child(which: str, path: str, customers: int, seed: int, source: str) -> None:
     """Run one job in this (fresh) process and print its figures as JSON."""
     if which == "generate":
         tx = generate(customers, random_state=seed)
@@ -140,16 +152,17 @@ def _child(which: str, path: str, customers: int, seed: int) -> None:
         return
     started = time.perf_counter()
     run = _lifetimes_pipeline if which == "lifetimes" else _lifecycle_pipeline
-    result = run(path)
+    result = run(path, source)
     result["import_seconds"] = time.perf_counter() - started - result["seconds"]
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["vm_hwm_mb"] = _vm_hwm_mb()
     print(json.dumps(result))
 
 
-def _run(which: str, path: Path, customers: int = 0, seed: int = 0) -> dict:
+def _run(which: str, path: Path, customers: int = 0, seed: int = 0,
+         source: str = "parquet") -> dict:
     done = subprocess.run([sys.executable, __file__, "--customers", str(customers), "--seed",
-                           str(seed), "--child", which, str(path)],
+                           str(seed), "--source", source, "--child", which, str(path)],
                           capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"{which} failed:\n{done.stderr[-3000:]}")
@@ -170,10 +183,11 @@ def _report(n_rows: int, n_customers: int, peer: dict, ours: dict) -> bool:
     memory = ours["peak_rss_mb"] / peer["peak_rss_mb"]
     print(f"{n_customers:,} customers, {n_rows:,} transactions")
     print(f"{'':12}{'seconds':>10}{'imports s':>11}{'peak MB':>10}{'VmHWM MB':>10}"
-          f"{'CLV total':>16}")
+          f"{'at start MB':>12}{'CLV total':>16}")
     for name, r in (("lifetimes", peer), ("lifecycle", ours)):
         print(f"{name:12}{r['seconds']:10.2f}{r['import_seconds']:11.2f}{r['peak_rss_mb']:10.0f}"
-              f"{r['vm_hwm_mb'] or float('nan'):10.0f}{r['clv_total']:16,.0f}")
+              f"{r['vm_hwm_mb'] or float('nan'):10.0f}{r['start_rss_mb'] or float('nan'):12.0f}"
+              f"{r['clv_total']:16,.0f}")
     if len(ours.get("all_seconds", [])) > 1:
         print(f"lifecycle runs: {ours['all_seconds']} s (median shown, largest peak shown)")
     print(f"speed-up {speedup:.1f}x (target >= {TARGET_SPEEDUP:g}x), memory {memory:.2f} of "
@@ -193,16 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of lifecycle's pipeline (lifetimes' runs once)")
+    parser.add_argument("--source", choices=["parquet", "frame"], default="parquet",
+                        help="pipelines start from the Parquet file, or from a pandas frame "
+                        "already in memory")
     parser.add_argument("--child", nargs=2, metavar=("JOB", "PARQUET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(*args.child, args.customers, args.seed)
+        _child(*args.child, args.customers, args.seed, args.source)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "transactions.parquet"
         n_rows = _run("generate", path, args.customers, args.seed)["rows"]
-        peer = _run("lifetimes", path)
-        ours = _median_run([_run("lifecycle", path) for _ in range(max(1, args.repeat))])
+        peer = _run("lifetimes", path, source=args.source)
+        ours = _median_run([_run("lifecycle", path, source=args.source)
+                            for _ in range(max(1, args.repeat))])
     return 0 if _report(n_rows, args.customers, peer, ours) else 1
 
 

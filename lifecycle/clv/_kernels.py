@@ -14,6 +14,8 @@ from typing import NamedTuple
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import optimize, special
 
 from lifecycle._frames import require
@@ -75,7 +77,7 @@ def _validate(frame: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
             problems.append(Problem("summary", column, rule, int(bad.sum()), examples))
 
     if "customer_id" in frame.columns:
-        check("customer_id", frame["customer_id"].duplicated(keep=False).to_numpy(),
+        check("customer_id", _duplicated(frame["customer_id"]),
               "duplicate customer id: one row per customer")
 
     for c, a in v.items():
@@ -94,6 +96,19 @@ def _validate(frame: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
     if problems:
         raise DataError(problems)
     return v
+
+
+def _duplicated(ids: pd.Series) -> np.ndarray:
+    """Rows whose id occurs more than once. A summary sorted by id (as :func:`summary` gives
+    it) is checked by comparing neighbours in Arrow, in milliseconds; others by hashing."""
+    if len(ids) > 1:
+        try:
+            values = pa.array(ids)
+            if pc.all(pc.less(values[:-1], values[1:])).as_py():
+                return np.zeros(len(ids), dtype=bool)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+    return ids.duplicated(keep=False).to_numpy()
 
 
 _CHUNK = 1 << 20
@@ -318,6 +333,28 @@ def _minimise(nll, data_for, n: int, penalizer: float, size: int) -> np.ndarray 
         if res is not None and not (x0 is cold and res.nit == 0):  # never left the start
             return np.exp(res.x)
     return None
+
+
+class _Uncertainty:
+    """``covariance_`` and ``standard_errors_`` of a fitted model, computed on first use from
+    the objective the fit kept (``_objective``): a pipeline that never asks pays nothing."""
+
+    @property
+    def covariance_(self) -> pd.DataFrame:
+        """Asymptotic covariance of ``params_`` (see :func:`_covariance`)."""
+        if "_cov" not in self.__dict__:
+            if "_objective" not in self.__dict__:
+                _fitted(self)
+            nll, params, data, penalizer, n, unscale = self._objective
+            cov = _covariance(nll, params, data, penalizer, n) * np.outer(unscale, unscale)
+            self._cov = pd.DataFrame(cov, index=self.params_.index, columns=self.params_.index)
+        return self._cov
+
+    @property
+    def standard_errors_(self) -> pd.Series:
+        """Asymptotic standard errors of ``params_``."""
+        return pd.Series(np.sqrt(np.diag(self.covariance_)), index=self.params_.index,
+                         name="standard error")
 
 
 def _covariance(nll, params: np.ndarray, data, penalizer: float, n: float) -> np.ndarray:

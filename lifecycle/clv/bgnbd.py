@@ -13,7 +13,6 @@ from lifecycle.clv._kernels import (
     _bg_nll,
     _check_engine,
     _check_unit,
-    _covariance,
     _distinct,
     _eager,
     _fit_with_retry,
@@ -23,6 +22,7 @@ from lifecycle.clv._kernels import (
     _minimise,
     _p_alive,
     _resolve_unit,
+    _Uncertainty,
     _validate,
 )
 from lifecycle.schema import DataError, Problem
@@ -30,7 +30,7 @@ from lifecycle.schema import DataError, Problem
 __all__ = ["BetaGeoModel"]
 
 
-class BetaGeoModel(BaseEstimator):
+class BetaGeoModel(_Uncertainty, BaseEstimator):
     """BG/NBD model of repeat purchases and drop-out (Fader, Hardie and Lee 2005).
 
     A scikit-learn estimator (``get_params``, ``set_params``, ``sklearn.base.clone``).
@@ -55,7 +55,7 @@ class BetaGeoModel(BaseEstimator):
         ``r``, ``alpha`` (in ``time_unit_``), ``a``, ``b``.
     standard_errors_ : pandas.Series
         Their asymptotic standard errors (as ``lifetimes``' ``summary``), named like
-        ``params_``; ``covariance_`` is the full matrix.
+        ``params_``; ``covariance_`` is the full matrix. Both are computed on first use.
     log_likelihood_ : float
         Total log-likelihood of the summary at ``params_`` (penalty excluded), durations in
         ``time_unit_``. ``lifetimes`` reports instead the mean negative log-likelihood per
@@ -123,12 +123,10 @@ class BetaGeoModel(BaseEstimator):
             "(bots, resellers), or a longer calibration period")
         names = ["r", "alpha", "a", "b"]
         self.params_ = pd.Series(params, index=names, name="BG/NBD")
-        scaled = params * np.array([1, scale, 1, 1])
-        cov = _covariance(_bg_nll, scaled, data_for(slice(None)), self.penalizer_, w.sum())
-        cov /= np.outer(*[np.array([1, scale, 1, 1])] * 2)
-        self.covariance_ = pd.DataFrame(cov, index=names, columns=names)
-        self.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=names,
-                                          name="standard error")
+        to_scaled = np.array([1, scale, 1, 1])
+        self._objective = (_bg_nll, params * to_scaled, data_for(slice(None)), self.penalizer_,
+                           w.sum(), 1 / to_scaled)
+        self.__dict__.pop("_cov", None)
         self.log_likelihood_ = float(-_bg_nll(np.log(params), _bg_data(x, tx, T, w), 0.0)[0])
         self.n_customers_, self.max_frequency_, self.max_T_ = int(w.sum()), int(x.max()), T.max()
         return self

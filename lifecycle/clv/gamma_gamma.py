@@ -10,7 +10,6 @@ from lifecycle.clv._kernels import (
     _GG_COLUMNS,
     ConvergenceError,
     _check_engine,
-    _covariance,
     _distinct,
     _eager,
     _fit_with_retry,
@@ -20,6 +19,7 @@ from lifecycle.clv._kernels import (
     _gg_spend,
     _lifetimes_fit,
     _minimise,
+    _Uncertainty,
     _validate,
 )
 from lifecycle.schema import DataError, Problem
@@ -27,7 +27,7 @@ from lifecycle.schema import DataError, Problem
 __all__ = ["GammaGammaModel"]
 
 
-class GammaGammaModel(BaseEstimator):
+class GammaGammaModel(_Uncertainty, BaseEstimator):
     """Gamma-Gamma model of spend per purchase (Fader, Hardie and Lee 2005; Fader-Hardie 025).
 
     Fitted on the repeat buyers (frequency > 0 and monetary value > 0). Predictions shrink each
@@ -53,7 +53,7 @@ class GammaGammaModel(BaseEstimator):
     params_ : pandas.Series
         ``p``, ``q``, ``v``.
     standard_errors_, covariance_ : pandas.Series, pandas.DataFrame
-        As for :class:`~lifecycle.clv.BetaGeoModel`.
+        As for :class:`~lifecycle.clv.BetaGeoModel` (computed on first use).
     log_likelihood_ : float
         Total log-likelihood of the repeat buyers at ``params_`` (penalty excluded).
     mean_spend_ : float
@@ -115,11 +115,9 @@ class GammaGammaModel(BaseEstimator):
                                    f"mean spend is infinite. Try {advice}")
         names = ["p", "q", "v"]
         self.params_ = pd.Series(params, index=names, name="Gamma-Gamma")
-        cov = _covariance(_gg_nll, params / unscale, data_for(slice(None)), self.penalizer_,
-                          w.sum()) * np.outer(unscale, unscale)
-        self.covariance_ = pd.DataFrame(cov, index=names, columns=names)
-        self.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=names,
-                                          name="standard error")
+        self._objective = (_gg_nll, params / unscale, data_for(slice(None)), self.penalizer_,
+                           w.sum(), unscale)
+        self.__dict__.pop("_cov", None)
         self.log_likelihood_ = float(-_gg_nll(np.log(params), _gg_data(x, m, w), 0.0)[0])
         self.mean_spend_ = float(p * v_ / (q - 1))
         self.n_customers_ = int(w.sum())

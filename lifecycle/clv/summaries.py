@@ -11,7 +11,6 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lifecycle._frames import lazy, require
 from lifecycle.clv._kernels import _unit_days
@@ -78,15 +77,16 @@ def _collect(t: ir.Table, build, time_unit: str) -> pd.DataFrame:
     the other need one bucket's share, for ~0.2 s more per bucket. Each bucket's result is
     copied out of the backend's buffers at once (numbers straight into arrays sized for the
     worst case, of which only the used part is ever touched), so the backend reuses its memory
-    for the next bucket. Returns pandas with ``customer_id`` first, rows sorted by it (the
-    backend sorts a single bucket; several are sorted here), and ``time_unit``.
+    for the next bucket. Returns pandas with ``customer_id`` first and ``time_unit`` last, in
+    a defined order: sorted by ``customer_id`` within each bucket (the backend sorts), the
+    buckets in turn; one bucket (up to ~3 M transactions) is one sorted run. Sorting several
+    buckets' ids together would cost seconds and a copy of every column at millions.
     """
     n_rows = int(t.count().to_pyarrow().as_py())  # customers <= transactions
     k = max(1, min(64, -(-n_rows // _ROWS_PER_PASS)))
     ids, numbers, n = [], {}, 0
     for i in range(k):
-        expr = build(None if k == 1 else (i, k))
-        part = (expr.order_by("customer_id") if k == 1 else expr).to_pyarrow()
+        part = build(None if k == 1 else (i, k)).order_by("customer_id").to_pyarrow()
         ids.append(_own(part.column("customer_id")))
         for name in part.column_names[1:]:
             column = part.column(name)
@@ -97,10 +97,8 @@ def _collect(t: ir.Table, build, time_unit: str) -> pd.DataFrame:
                 start += len(chunk)
         n += part.num_rows
         del part, column
-    ids = pa.chunked_array(ids, type=pa.string())
-    order = None if k == 1 else pc.sort_indices(ids).to_numpy()
-    out = {"customer_id": (ids if order is None else ids.take(order)).to_pandas()}
-    out.update({name: a[:n] if order is None else a[:n][order] for name, a in numbers.items()})
+    out = {"customer_id": pa.chunked_array(ids, type=pa.string()).to_pandas()}
+    out.update({name: a[:n] for name, a in numbers.items()})
     out["time_unit"] = pd.Categorical.from_codes(np.zeros(n, dtype="int8"), [time_unit])
     return pd.DataFrame(out, copy=False)
 
@@ -129,7 +127,8 @@ def summary(transactions, *, as_of, time_unit: str = "W", customer_col: str = "c
     -------
     pandas.DataFrame or ibis.Table
         One row per buyer, sorted by ``customer_id`` (a column, as in every per-customer
-        output of the library): ``customer_id``, ``frequency`` (int), ``recency``, ``T``,
+        output of the library; above ~3 M transactions sorted within each of the hash
+        buckets the summary is computed in, the same order on every run): ``customer_id``, ``frequency`` (int), ``recency``, ``T``,
         ``monetary_value`` and ``time_unit`` (the unit, which the models take from it). pandas
         in, pandas out; ibis in, the unexecuted ibis expression out.
 

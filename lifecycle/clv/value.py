@@ -12,6 +12,7 @@ from lifecycle._frames import lazy, require
 from lifecycle.clv._kernels import (
     _ALL_COLUMNS,
     _BLOCK,
+    _IDS_UNIQUE,
     DAYS_PER_MONTH,
     _check_unit,
     _discounted_purchases,
@@ -221,10 +222,14 @@ def customer_value(transactions, *, as_of, horizons_months: int | Sequence[int] 
     cols = {"customer_col": customer_col, "ts_col": ts_col, "amount_col": amount_col}
     s = _collect(t, lambda part: _summarise(_purchase_days(t, end=end, part=part, **cols),
                                             end=end, unit=unit), time_unit)
-    bg = BetaGeoModel(penalizer, time_unit=time_unit).fit(s)
-    gg = GammaGammaModel(penalizer).fit(s)
-    value = lifetime_value(s, purchases=bg, spend=gg, horizons_months=horizons_months,
-                           discount_rate=discount_rate)
+    token = _IDS_UNIQUE.set(True)  # s is our own summary: one row per customer
+    try:
+        bg = BetaGeoModel(penalizer, time_unit=time_unit).fit(s)
+        gg = GammaGammaModel(penalizer).fit(s)
+        value = lifetime_value(s, purchases=bg, spend=gg, horizons_months=horizons_months,
+                               discount_rate=discount_rate)
+    finally:
+        _IDS_UNIQUE.reset(token)
     out = pd.concat([s, value.drop(columns="customer_id")], axis=1)
     out.attrs.update(time_unit=time_unit, bgnbd=bg.params_.to_dict(),
                      gamma_gamma=gg.params_.to_dict())

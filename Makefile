@@ -8,12 +8,12 @@ PORT   ?= 8866
 WORKSPACE ?= $(CURDIR)/data/demo.duckdb
 export LIFECYCLE_WORKSPACE := $(WORKSPACE)
 
-.PHONY: run test lab env env-test demo lint browser lock bench clean
+.PHONY: run test lab env env-test demo lint browser java lock bench clean
 
 run: env demo  ## set up, build the demo workspace if missing, serve the dashboards
 	$(BIN)/lifecycle serve --host $(HOST) --port $(PORT) $(if $(TOKEN),--token $(TOKEN))
 
-test: env-test browser lint  ## set up with test extras, lint, run the whole suite
+test: env-test browser java lint  ## set up with test extras, lint, run the whole suite
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 lab: env demo  ## JupyterLab on the notebooks
@@ -28,7 +28,7 @@ env: $(UV)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 
 env-test: $(UV)
-	$(UV) pip install -q --python $(BIN)/python -c requirements.lock -e ".[test]"
+	$(UV) pip install -q --python $(BIN)/python -c requirements.lock -e ".[test,spark]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 
 demo: env
@@ -37,11 +37,15 @@ demo: env
 browser:
 	@sh .ci/ensure-chromium
 
+java:
+	@sh .ci/ensure-java
+
 lint: env-test
 	$(BIN)/ruff check lifecycle tests bench notebooks dashboards
 
 lock: $(UV)  ## re-pin every dependency (commit the result)
-	$(UV) pip compile pyproject.toml --extra test --python-version 3.11 -q -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra test --extra spark --python-version 3.11 -q \
+		-o requirements.lock
 
 bench: env-test
 	$(BIN)/python bench/run_all.py

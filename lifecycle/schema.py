@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
@@ -533,7 +534,7 @@ def _cast_column(raw: ibis.Table, col: Column):
         return ibis.null().cast(target), {f"!cannot be read as {col.kind}: {source} values":
                                           c.notnull()}
     if source.is_string() and col.kind not in ("id", "string"):
-        text = c.strip()
+        text = _trimmed(c)
         blank = text == ""
         cast, flags = _CASTS[col.kind](blank.ifelse(ibis.null(), text), col)
         return cast, {"blank text read as null": blank, **flags}
@@ -549,6 +550,12 @@ _READABLE = {
 }
 
 
+def _trimmed(c: ir.StringValue) -> ir.StringValue:
+    """Leading and trailing whitespace removed, the same on every backend (ibis' ``strip`` on
+    Spark trims the letter v, and Spark's own TRIM only spaces)."""
+    return c.re_replace(r"^\s+|\s+$", "")
+
+
 def _as_text(c, col: Column):
     """Ids and text: numbers as whole-number text, trimmed, blanks as null."""
     source, flags = c.type(), {}
@@ -557,7 +564,7 @@ def _as_text(c, col: Column):
     if not source.is_string():
         flags[f"cast from {source} to text"] = c.notnull()
         c = c.cast("string")
-    trimmed = c.strip()
+    trimmed = _trimmed(c)
     if col.name == "email":
         trimmed = trimmed.lower()
         flags["e-mail trimmed and lower-cased"] = trimmed != c

@@ -319,11 +319,12 @@ class Workspace:
         with _file_errors(kind, source):
             raw = as_table(_read(con, source, kind), kind, columns=columns)
             if isinstance(source, pd.DataFrame):  # one transfer from pandas, then native scans
-                raw = con.create_table(f"_staged_{kind}", raw, temp=True, overwrite=True)
+                raw = _staged(con, f"_staged_{kind}", raw)
             clean, repairs = validate(raw, kind, as_of=as_of)
             con.create_table(kind, clean, overwrite=True)
         quality = con.table(_QUALITY)
-        con.create_table(_QUALITY, quality.filter(quality.table != kind), overwrite=True)
+        kept = quality.filter(quality.table != kind).execute()  # a few rows; and no backend
+        con.create_table(_QUALITY, kept, overwrite=True)  # may overwrite what it reads (Spark)
         if len(repairs):
             con.insert(_QUALITY, repairs.astype({"rows": "int64"}))
         return repairs
@@ -331,6 +332,15 @@ class Workspace:
     def __repr__(self) -> str:
         where = self.path if self.path is not None else type(self._con).__module__
         return f"Workspace({where})"
+
+
+def _staged(con, name: str, table) -> ibis.Table:
+    """``table`` as a temporary table of the backend; a plain one where the backend has no
+    temporary tables (Spark), replaced on the next load."""
+    try:
+        return con.create_table(name, table, temp=True, overwrite=True)
+    except NotImplementedError:
+        return con.create_table(name, table, overwrite=True)
 
 
 def _read(con, source, kind: str):

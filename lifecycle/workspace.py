@@ -335,12 +335,16 @@ class Workspace:
 
 
 def _staged(con, name: str, table) -> ibis.Table:
-    """``table`` as a temporary table of the backend; a plain one where the backend has no
-    temporary tables (Spark), replaced on the next load."""
+    """``table`` (an ibis table) as a temporary table of the backend; a plain one where the
+    backend has no temporary tables (Spark), replaced on the next load."""
     try:
         return con.create_table(name, table, temp=True, overwrite=True)
-    except NotImplementedError:
-        return con.create_table(name, table, overwrite=True)
+    except NotImplementedError:  # Spark; its pandas conversion also writes missing text
+        frame = table.execute()  # as the string "NaN": text goes in as objects and None
+        text = list(frame.select_dtypes(include=["string", "object"]).columns)
+        frame = frame.astype(dict.fromkeys(text, object))
+        frame[text] = frame[text].where(frame[text].notna(), None)
+        return con.create_table(name, frame, overwrite=True)
 
 
 def _read(con, source, kind: str):

@@ -1,7 +1,6 @@
 import multiprocessing as mp
 import queue
 import threading
-import time
 
 import ibis
 import pandas as pd
@@ -133,19 +132,26 @@ def test_cached_computes_once_per_version_and_drops_old_versions(ws):
     assert [p.name for p in kept] == [f"ids-{lifecycle.__version__}-{ws.version}.parquet"]
 
 
-def _reader(path, seconds, out):
+def _reader(path, ready, writers_done, out):
+    """Read the row count until the writers are done (then once more); ``ready`` after the
+    first read, so the writers start only when every reader is reading."""
     ws, seen, errors = Workspace.open(path), [], []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while True:
+        finished = writers_done.is_set()
         try:
             seen.append(int(ws.table("contact_history").count().execute()))
         except Exception as exc:
             errors.append(repr(exc))
+        ready.set()
+        if finished:
+            break
     out.put((seen, errors))
 
 
-def _writer(path, run, rounds, out):
+def _writer(path, run, rounds, readers_ready, out):
     errors = []
+    for event in readers_ready:
+        event.wait(timeout=120)
     for i in range(rounds):
         try:
             Workspace.open(path).append("contact_history", contacts(f"{run}-{i}", 10))
@@ -158,21 +164,30 @@ def _writer(path, run, rounds, out):
 def test_two_readers_and_two_writers_in_separate_processes(ws):
     ws.append("contact_history", contacts("seed", 10))
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_reader, args=(ws.path, 6.0, out)) for _ in range(2)]
-    procs += [ctx.Process(target=_writer, args=(ws.path, name, 10, out)) for name in "ab"]
-    for p in procs:
+    out, writers_done = ctx.Queue(), ctx.Event()
+    ready = [ctx.Event() for _ in range(2)]
+    readers = [ctx.Process(target=_reader, args=(ws.path, r, writers_done, out)) for r in ready]
+    writers = [ctx.Process(target=_writer, args=(ws.path, name, 10, ready, out))
+               for name in "ab"]
+    for p in readers + writers:
         p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
+    for p in writers:
+        p.join(timeout=120)
+    writers_done.set()
+    results = [out.get(timeout=120) for _ in readers + writers]
+    for p in readers:
         p.join(timeout=30)
-    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert [p.exitcode for p in readers + writers] == [0, 0, 0, 0]
     assert [e for _, errors in results for e in errors] == []
-    for seen, _ in results:
+    final = 10 + 2 * 10 * 10
+    views = [seen for seen, _ in results if seen]
+    assert len(views) == 2
+    for seen in views:
         assert seen == sorted(seen)  # a reader never goes back in time
         assert all(n % 10 == 0 for n in seen)  # never a half-written append
-    assert sum(len(seen) for seen, _ in results) > 10
-    assert Workspace.open(ws.path).table("contact_history").count().execute() == 10 + 2 * 10 * 10
+        assert seen[0] == 10 and seen[-1] == final  # it read before and after the writes
+    assert any(10 < n < final for seen in views for n in seen), "reads never overlapped writes"
+    assert Workspace.open(ws.path).table("contact_history").count().execute() == final
 
 
 # -- writes: nesting, debris, permissions, replacing, folders ---------------------------------

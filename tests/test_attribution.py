@@ -390,9 +390,9 @@ def test_markov_agrees_with_channel_attribution(demo_journeys):
     peer = bench.run_peer(counts, python)
     theirs = dict(zip(peer["channel"], peer["conversions"], strict=True))
     ours = credit(attribute(demo_journeys, "markov"))
-    total = sum(ours.values())
-    for channel, value in ours.items():  # the peer simulates: a few per cent of noise
-        assert theirs[channel] == pytest.approx(value, abs=0.02 * total), channel
+    assert set(theirs) == set(ours)
+    for channel, value in ours.items():  # the peer simulates to its 5 % convergence rule;
+        assert theirs[channel] == pytest.approx(value, rel=0.05), channel  # seen: <= 3 %
 
 
 def test_figures_take_the_reports_as_they_come(demo_journeys):

@@ -602,10 +602,14 @@ def test_predictions_are_finite_and_nonnegative_for_any_parameters(summary, hori
 # Recovery of known parameters on simulated customers
 # --------------------------------------------------------------------------------------------
 
-TRUE = {"r": 0.6, "alpha": 4.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "v": 15.0}
+#: Weekly rates. Purchases are counted once per day, and two purchases on one day are one:
+#: with rates Gamma(r, alpha) that thins the observed rate by about (r + 1) / (7 alpha),
+#: 5.7 % at alpha 4, which is the 4-7 % by which alpha came out high at every seed. At
+#: alpha 20 it is 1.1 %, well inside the sampling error of 20,000 customers over two years.
+TRUE = {"r": 0.6, "alpha": 20.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "v": 15.0}
 
 
-def _simulate(n, *, weeks=52, cohort_weeks=12, seed=1):
+def _simulate(n, *, weeks=104, cohort_weeks=12, seed=1):
     """BG/NBD purchases (rates per week) with Gamma-Gamma amounts; first purchases spread over
     the first ``cohort_weeks``; returns transactions and the last observed day."""
     rng = np.random.default_rng(seed)
@@ -632,12 +636,18 @@ def simulated():
     return _simulate(20_000)
 
 
-def test_known_parameters_are_recovered(simulated):
-    tx, end = simulated
-    cv = clv.customer_value(tx, as_of=end, horizons_months=12)
-    fitted = {**cv.attrs["bgnbd"], **cv.attrs["gamma_gamma"]}
-    for name, value in TRUE.items():
-        assert fitted[name] == pytest.approx(value, rel=0.12), name
+@pytest.mark.parametrize("seed", [1, 3, 4])
+def test_known_parameters_are_recovered_within_their_sampling_error(seed):
+    """Each fitted parameter within 4 of its standard errors of the truth (a false alarm
+    about once in 2,000 tests), at the seeds where a fixed 12 % tolerance used to fail."""
+    tx, end = _simulate(20_000, seed=seed)
+    summary = clv.summary(tx, as_of=end)
+    models = clv.BetaGeoModel().fit(summary), clv.GammaGammaModel().fit(summary)
+    fitted = pd.concat([m.params_ for m in models])
+    errors = pd.concat([m.standard_errors_ for m in models])
+    z = (fitted - pd.Series(TRUE)) / errors
+    assert (z.abs() < 4).all(), z.round(2).to_dict()
+    assert (errors / fitted < 0.1).all()  # and the data pins each parameter down
 
 
 def test_holdout_purchases_are_predicted(simulated):

@@ -15,19 +15,24 @@ that instant like everywhere in the library, ``ts < schema.end_of(as_of)``):
 - ``recency``: first to last purchase day; ``T``: first purchase day to ``as_of``;
 - ``monetary_value``: mean spend of the repeat purchase days (0 when frequency is 0).
 
-Durations are in the *time unit* of the analysis: ``"D"`` (days) or ``"W"`` (weeks = days / 7).
-A model fitted on a summary predicts in that unit; its ``time_unit`` must match.
+Durations are in the *time unit* of the analysis: ``"D"`` (days) or ``"W"`` (weeks = days / 7),
+which the summary states in its ``time_unit`` column. A model takes its unit from the summary
+(a unit given to the model must agree) and predicts in it. ``customer_id`` is a column and the
+rows come in a defined order (see :func:`summary`).
 
 **Fitting.** Both likelihoods depend on the data only through distinct (frequency, recency, T)
 triples, and (frequency, monetary value) pairs for Gamma-Gamma: the fits run on the distinct ones
 with counts as weights (Gamma-Gamma on a pandas summary takes the repeat buyers' rows as they
-are: spend is continuous, nearly every pair is distinct). The objective is exactly ``lifetimes``'
+are: spend is continuous, nearly every pair is distinct), sorted by value so that the
+summary's row order cannot change a single bit of the fit. Gamma-Gamma fits amounts divided
+by their mean (any money unit gives the same relative parameters). The objective is exactly ``lifetimes``'
 (mean negative log-likelihood per customer plus ``penalizer * sum(params**2)``, BG/NBD durations
 rescaled so that the largest T is 1). By default (``engine="numpy"``) it is minimised here with
 analytic gradients, from ``lifetimes``' starting point with its optimiser settings;
 ``engine="lifetimes"`` runs ``lifetimes``' own fitters on the same weighted rows. Both reach the
 same optimum (tests and ``bench/bench_clv.py`` check it); the numpy engine is the fast one
-(``lifetimes`` also evaluates an autograd Hessian over all rows: seconds at millions of rows).
+(``lifetimes`` also evaluates an autograd Hessian over all rows: seconds at millions of rows;
+here the standard errors come from a numerical Hessian of the analytic gradient, on first use).
 
 **CLV.** ``clv_<h>m = expected spend per purchase * sum over months k = 1..h of the expected
 purchases in month k / (1 + discount_rate) ** (k / 12)``. ``discount_rate`` is an **annual**

@@ -18,6 +18,7 @@ from lifecycle.clv._kernels import (
     _fit_with_retry,
     _fitted,
     _group,
+    _ids,
     _lifetimes_fit,
     _minimise,
     _p_alive,
@@ -124,7 +125,7 @@ class BetaGeoModel(_Uncertainty, BaseEstimator):
         names = ["r", "alpha", "a", "b"]
         self.params_ = pd.Series(params, index=names, name="BG/NBD")
         to_scaled = np.array([1, scale, 1, 1])
-        self._objective = (_bg_nll, params * to_scaled, data_for(slice(None)), self.penalizer_,
+        self._objective = (_bg_nll, params * to_scaled, data_for, self.penalizer_,
                            w.sum(), 1 / to_scaled)
         self.__dict__.pop("_cov", None)
         self.log_likelihood_ = float(-_bg_nll(np.log(params), _bg_data(x, tx, T, w), 0.0)[0])
@@ -158,7 +159,7 @@ class BetaGeoModel(_Uncertainty, BaseEstimator):
         """``customer_id`` (if the summary has it), ``p_alive`` and ``expected_purchases``
         over ``horizon`` time units, one row per summary row."""
         frame = _eager(summary)
-        return pd.concat([frame.loc[:, frame.columns.intersection(["customer_id"])],
+        return pd.concat([_ids(frame),
                           self.p_alive(frame), self.expected_purchases(frame, horizon=horizon)],
                          axis=1)
 

@@ -17,6 +17,7 @@ from lifecycle.clv._kernels import (
     _gg_data,
     _gg_nll,
     _gg_spend,
+    _ids,
     _lifetimes_fit,
     _minimise,
     _Uncertainty,
@@ -115,7 +116,7 @@ class GammaGammaModel(_Uncertainty, BaseEstimator):
                                    f"mean spend is infinite. Try {advice}")
         names = ["p", "q", "v"]
         self.params_ = pd.Series(params, index=names, name="Gamma-Gamma")
-        self._objective = (_gg_nll, params / unscale, data_for(slice(None)), self.penalizer_,
+        self._objective = (_gg_nll, params / unscale, data_for, self.penalizer_,
                            w.sum(), unscale)
         self.__dict__.pop("_cov", None)
         self.log_likelihood_ = float(-_gg_nll(np.log(params), _gg_data(x, m, w), 0.0)[0])
@@ -136,5 +137,5 @@ class GammaGammaModel(_Uncertainty, BaseEstimator):
         """``customer_id`` (if the summary has it) and ``expected_spend``, one row per summary
         row."""
         frame = _eager(summary)
-        return pd.concat([frame.loc[:, frame.columns.intersection(["customer_id"])],
+        return pd.concat([_ids(frame),
                           self.expected_spend(frame)], axis=1)

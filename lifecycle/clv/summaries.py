@@ -127,11 +127,11 @@ def summary(transactions, *, as_of, time_unit: str = "W", customer_col: str = "c
     Returns
     -------
     pandas.DataFrame or ibis.Table
-        One row per buyer, sorted by ``customer_id`` (a column, as in every per-customer
-        output of the library; above ~3 M transactions sorted within each of the hash
-        buckets the summary is computed in, the same order on every run): ``customer_id``, ``frequency`` (int), ``recency``, ``T``,
-        ``monetary_value`` and ``time_unit`` (the unit, which the models take from it). pandas
-        in, pandas out; ibis in, the unexecuted ibis expression out.
+        One row per buyer: ``customer_id``, ``frequency`` (int), ``recency``, ``T``,
+        ``monetary_value`` and ``time_unit`` (the unit, which the models take from it), sorted
+        by ``customer_id`` (above ~3 M transactions within each of the hash buckets it is
+        computed in: the same order on every run). pandas in, pandas out; ibis in, the
+        unexecuted ibis expression out.
 
     Examples
     --------
@@ -145,15 +145,20 @@ def summary(transactions, *, as_of, time_unit: str = "W", customer_col: str = "c
     0           a          2     14.0  21.0            35.0         D
     1           b          0      0.0  12.0             0.0         D
     """
-    unit, end = _unit_days(time_unit), as_of
     t, eager = lazy(transactions)
     require(t, "transactions", [customer_col, ts_col, amount_col])
-    cols = {"customer_col": customer_col, "ts_col": ts_col, "amount_col": amount_col}
+    build = _summary_builder(t, as_of=as_of, time_unit=time_unit, customer_col=customer_col,
+                             ts_col=ts_col, amount_col=amount_col)
+    return _collect(t, build, time_unit) if eager else _stated(build(None), time_unit)
+
+
+def _summary_builder(t: ir.Table, *, as_of, time_unit: str, **cols):
+    """``build(part)``: the summary expression of hash bucket ``part`` (None: all)."""
+    unit = _unit_days(time_unit)
 
     def build(part):
-        return _summarise(_purchase_days(t, end=end, part=part, **cols), end=end, unit=unit)
-
-    return _collect(t, build, time_unit) if eager else _stated(build(None), time_unit)
+        return _summarise(_purchase_days(t, end=as_of, part=part, **cols), end=as_of, unit=unit)
+    return build
 
 
 def _stated(expr: ir.Table, time_unit: str) -> ir.Table:
@@ -219,8 +224,3 @@ def calibration_holdout(transactions, *, calibration_end, observation_end, time_
                             (_day(obs_end) - _day(cal_end)).days / unit))
 
     return _collect(t, build, time_unit) if eager else _stated(build(None), time_unit)
-
-
-# --------------------------------------------------------------------------------------------
-# Summary frames as model input: validation and distinct rows
-# --------------------------------------------------------------------------------------------

@@ -21,13 +21,14 @@ from lifecycle.clv._kernels import (
     _fitted_unit,
     _gg_spend,
     _group,
+    _ids,
     _p_alive,
     _unit_days,
     _validate,
 )
 from lifecycle.clv.bgnbd import BetaGeoModel
 from lifecycle.clv.gamma_gamma import GammaGammaModel
-from lifecycle.clv.summaries import _collect, _purchase_days, _summarise
+from lifecycle.clv.summaries import _collect, _summary_builder
 
 __all__ = ["customer_value", "lifetime_value", "total_value_interval"]
 
@@ -105,7 +106,7 @@ def lifetime_value(summary, *, purchases: BetaGeoModel, spend: GammaGammaModel,
         for h in hs:
             out[f"expected_purchases_{h}m"][rows] = p_alive * alive[pair[rows], h - 1]
             out[f"clv_{h}m"][rows] = spend * p_alive * discounted[pair[rows], h - 1]
-    ids = frame.loc[:, frame.columns.intersection(["customer_id"])]
+    ids = _ids(frame)
     return pd.concat([ids, pd.DataFrame(out, index=frame.index, copy=False)], axis=1)
 
 
@@ -145,6 +146,7 @@ def total_value_interval(summary, *, purchases: BetaGeoModel, spend: GammaGammaM
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, not {level!r}")
     column = f"clv_{_horizons(horizon_months)[-1]}m"
+    summary = _eager(summary)  # 15 valuations follow: an ibis summary is executed once
     models = (purchases, spend)
     theta = np.log(np.concatenate([_fitted(m) for m in models]))
 
@@ -216,12 +218,11 @@ def customer_value(transactions, *, as_of, horizons_months: int | Sequence[int] 
     2                    1     0.21           18.91    2.62     4.70
     3                    0     1.00           35.17    4.62     8.45
     """
-    unit, end = _unit_days(time_unit), as_of
     t, _ = lazy(transactions)
     require(t, "transactions", [customer_col, ts_col, amount_col])
-    cols = {"customer_col": customer_col, "ts_col": ts_col, "amount_col": amount_col}
-    s = _collect(t, lambda part: _summarise(_purchase_days(t, end=end, part=part, **cols),
-                                            end=end, unit=unit), time_unit)
+    s = _collect(t, _summary_builder(t, as_of=as_of, time_unit=time_unit,
+                                     customer_col=customer_col, ts_col=ts_col,
+                                     amount_col=amount_col), time_unit)
     token = _IDS_UNIQUE.set(True)  # s is our own summary: one row per customer
     try:
         bg = BetaGeoModel(penalizer, time_unit=time_unit).fit(s)
@@ -234,6 +235,3 @@ def customer_value(transactions, *, as_of, horizons_months: int | Sequence[int] 
     out.attrs.update(time_unit=time_unit, bgnbd=bg.params_.to_dict(),
                      gamma_gamma=gg.params_.to_dict())
     return out
-
-
-# --------------------------------------------------------------------------------------------

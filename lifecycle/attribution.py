@@ -256,8 +256,8 @@ def _collect(e: ir.Table, *, open_from=None) -> ir.Table:
         value=e.value.sum(where=e.conv),
     ).filter(ibis._.n_touches > 0)
     if open_from is not None:
-        last_touch = ibis.literal(open_from).cast(e.ts.type()).epoch_seconds()
-        g = g.filter(g.conversion_at.notnull() | (g["last"] < last_touch))
+        since = ibis.literal(open_from).cast(e.ts.type()).epoch_seconds()
+        g = g.filter(g.conversion_at.notnull() | (g["last"] < since))
     items = g["items"].sort()
     end = g.conversion_at.epoch_seconds().coalesce(g.last).cast("float64")
     first = g.first_touch_at.epoch_seconds().cast("float64")

@@ -21,8 +21,7 @@ of dicts with the same keys works too. One row per rule:
     What is counted per person: ``"events"`` (events in the window), ``"visits"`` (distinct
     sessions in the window, see :mod:`lifecycle.identity` for sessions), ``"purchase_days"``
     (purchase days as :mod:`lifecycle.purchases` defines them, up to ``as_of``, the whole
-    history) or ``"reach"`` (matches
-    everyone: the catch-all rule every rule set must have).
+    history) or ``"reach"`` (matches everyone: the catch-all rule every rule set must have).
 ``event_types``
     The event types counted (a tuple, or a comma-separated string); empty counts every type.
 ``conditions``
@@ -199,9 +198,10 @@ def _event_counts(s: ir.Table, rules: pd.DataFrame, start, cols: dict) -> ir.Tab
 
 
 def _purchase_days(tx: ir.Table, as_of, cols: dict) -> ir.Table:
-    """Per customer with a transaction as of ``as_of``: purchase days (:mod:`lifecycle.purchases`)."""
-    ts = tx[cols["ts_col"]].cast("timestamp")  # typed even when a pandas frame is empty
-    tx = tx.mutate(**{cols["ts_col"]: ts, cols["amount_col"]: tx[cols["amount_col"]].cast("float64")})
+    """Per customer with a transaction as of ``as_of``: their purchase days."""
+    ts, amount = cols["ts_col"], cols["amount_col"]
+    tx = tx.mutate(**{ts: tx[ts].cast("timestamp"),  # typed even when a frame is empty
+                      amount: tx[amount].cast("float64")})
     per = customer_purchases(tx, end=as_of, customer_col=cols["customer_col"],
                              ts_col=cols["ts_col"], amount_col=cols["amount_col"])
     return per.select(_c=per.customer_id.cast("string"), _purchase_days=per.purchase_days)
@@ -267,9 +267,9 @@ def stages(events, transactions, *, as_of, window_days: float = 30, rules=None,
     events : pandas.DataFrame or ibis.Table
         The canonical ``events`` table (:mod:`lifecycle.schema`): ``ts``, ``anonymous_id``,
         ``customer_id``, ``event_type`` and the columns the rules' ``conditions`` name (the
-        defaults: ``category``, ``medium``); optional ``session_id``. Stitched here up to ``as_of``, unless they already have
-        ``person_col`` (then stitch them up to ``as_of`` yourself: later links would leak
-        the future).
+        defaults: ``category``, ``medium``); optional ``session_id``. Stitched here up to
+        ``as_of``, unless they already have ``person_col`` (then stitch them up to ``as_of``
+        yourself: later links would leak the future).
     transactions : pandas.DataFrame or ibis.Table
         ``customer_id``, ``ts``, ``amount`` (the same ``ts_col`` and ``customer_col`` names).
     as_of : timestamp-like

@@ -302,7 +302,7 @@ class Workspace:
             as_of = None if kind == "contact_history" else self.as_of
             clean, _ = validate(frame, kind, as_of=as_of)
             if kind not in con.list_tables():
-                con.create_table(kind, clean)
+                con.create_table(kind, _rows(con, clean))
                 return len(clean)
             old, key = con.table(kind), list(TABLES[kind].key)
             if key:
@@ -310,7 +310,7 @@ class Workspace:
                 if n := clash.count().execute():
                     raise DataError([Problem(kind, ", ".join(key), "duplicate key: already in "
                                              "the workspace", n, clash.limit(5).execute())])
-            con.insert(kind, clean[list(old.columns)])
+            con.insert(kind, _rows(con, clean[list(old.columns)]))
             return len(clean)
 
     def _load(self, con, kind, source, *, as_of, columns) -> pd.DataFrame:
@@ -323,10 +323,10 @@ class Workspace:
             clean, repairs = validate(raw, kind, as_of=as_of)
             con.create_table(kind, clean, overwrite=True)
         quality = con.table(_QUALITY)
-        kept = quality.filter(quality.table != kind).execute()  # a few rows; and no backend
-        con.create_table(_QUALITY, kept, overwrite=True)  # may overwrite what it reads (Spark)
-        if len(repairs):
-            con.insert(_QUALITY, repairs.astype({"rows": "int64"}))
+        kept = quality.filter(quality.table != kind).execute()  # a few rows, read out first:
+        con.create_table(_QUALITY, _rows(con, kept), overwrite=True)  # Spark cannot overwrite
+        if len(repairs):  # a table it reads
+            con.insert(_QUALITY, _rows(con, repairs.astype({"rows": "int64"})))
         return repairs
 
     def __repr__(self) -> str:
@@ -339,12 +339,20 @@ def _staged(con, name: str, table) -> ibis.Table:
     backend has no temporary tables (Spark), replaced on the next load."""
     try:
         return con.create_table(name, table, temp=True, overwrite=True)
-    except NotImplementedError:  # Spark; its pandas conversion also writes missing text
-        frame = table.execute()  # as the string "NaN": text goes in as objects and None
-        text = list(frame.select_dtypes(include=["string", "object"]).columns)
-        frame = frame.astype(dict.fromkeys(text, object))
-        frame[text] = frame[text].where(frame[text].notna(), None)
-        return con.create_table(name, frame, overwrite=True)
+    except NotImplementedError:
+        return con.create_table(name, _rows(con, table.execute()), overwrite=True)
+
+
+def _rows(con, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` ready to be written to ``con``. PySpark's pandas conversion writes a missing
+    text value (pandas 3's NaN) as the string "NaN": there text goes in as objects and None."""
+    if con.name != "pyspark":
+        return frame
+    text = [c for c in frame.select_dtypes(include=["string", "object"]).columns
+            if frame[c].isna().any()]  # an all-object empty column would be typed VOID
+    frame = frame.astype(dict.fromkeys(text, object))
+    frame[text] = frame[text].where(frame[text].notna(), None)
+    return frame
 
 
 def _read(con, source, kind: str):

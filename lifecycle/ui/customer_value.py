@@ -18,7 +18,8 @@ from lifecycle.schema import end_of
 from lifecycle.ui import controls
 from lifecycle.ui.panel import Card, cards, dashboard, figure, note, table
 
-__all__ = ["build_customer_value_app", "customer_base", "customer_value_view"]
+__all__ = ["build_customer_value_app", "cached_customer_base", "customer_base",
+           "customer_value_view"]
 
 #: P(alive) bands shown on the page, as (lower bound, label).
 ALIVE_BANDS = [(0.0, "under 25 %"), (0.25, "25-50 %"), (0.5, "50-75 %"), (0.75, "75 % or more")]
@@ -49,6 +50,11 @@ def customer_base(workspace, *, as_of=None) -> pd.DataFrame:
     base = base.join(measures.set_index("customer_id"), how="left").sort_index()
     ranked = value.score(base[criteria].reset_index()).set_index("customer_id")
     return base.join(ranked[["score", "rank"]])
+
+
+def cached_customer_base(workspace) -> pd.DataFrame:
+    """:func:`customer_base` of the workspace, computed once per workspace version."""
+    return workspace.cached("customer_value", lambda: customer_base(workspace))
 
 
 def _selected(base: pd.DataFrame, state: dict) -> pd.DataFrame:
@@ -165,7 +171,7 @@ def build_customer_value_app(workspace):
     The per-customer fit is cached per workspace version; filters: region and acquisition
     channel of the customer.
     """
-    base = workspace.cached("customer_value", lambda: customer_base(workspace))
+    base = cached_customer_base(workspace)
     filters = {
         "region": controls.dropdown("Region", controls.distinct(base, "region"),
                                     "lifecycle-region-filter"),

@@ -177,9 +177,9 @@ def build_value_app(measures: pd.DataFrame, weights: pd.DataFrame = CRITERIA, *,
 def build_workshop_app(workspace, *, top: int = 20) -> widgets.VBox:
     """The workshop dashboard for a workspace: the buying customers of
     :func:`lifecycle.ui.customer_value.customer_base` (cached per workspace version)."""
-    from lifecycle.ui.customer_value import customer_base
+    from lifecycle.ui.customer_value import cached_customer_base
 
-    base = workspace.cached("customer_value", lambda: customer_base(workspace))
+    base = cached_customer_base(workspace)
     measures = base[[c for c in CRITERIA.criterion if c in base.columns]].reset_index()
     return build_value_app(measures, segments=base.segment, top=top,
                            currency=workspace.currency)

@@ -127,16 +127,19 @@ _BLOCK = 1 << 18
 
 
 def _group(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of the distinct rows of ``arrays`` (0 .. k-1) and one row position per code.
+    """Codes of the distinct rows of ``arrays`` (0 .. k-1, numbered in the rows' lexicographic
+    order, first array first) and one row position per code.
 
     Works in place on one int64 key: a few million customers cost two arrays of temporaries.
+    Each array's codes are its values' ranks, so the packed key orders the rows as a lexsort
+    would, without one.
     """
     n = len(arrays[0])
     key, size = np.zeros(n, dtype=np.int64), 1
     for a in arrays:
-        codes, uniques = pd.factorize(a, use_na_sentinel=False)
+        codes, uniques = pd.factorize(a, sort=True, use_na_sentinel=False)
         if size * len(uniques) >= 2**62:
-            key = pd.factorize(key)[0]
+            key = pd.factorize(key, sort=True)[0]
             size = int(key.max()) + 1
         key *= len(uniques)
         key += codes
@@ -146,12 +149,23 @@ def _group(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dense = np.cumsum(np.bincount(key, minlength=size) > 0) - 1
         np.take(dense, key, out=key)
     else:
-        key = pd.factorize(key)[0]
+        key = pd.factorize(key, sort=True)[0]
     rows = np.empty(int(key.max()) + 1 if n else 0, dtype=np.int64)
     for start in range(0, n, _CHUNK):  # any row of a group represents it
         stop = min(start + _CHUNK, n)
         rows[key[start:stop]] = np.arange(start, stop)
     return key, rows
+
+
+def _value_order(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Positions that sort the rows by frequency ``x``, then by ``m``.
+
+    Two plain sorts, half the time of ``np.lexsort``: rows tied in ``m`` are sorted by ``x``
+    next (stably, by radix for frequencies below 2**16), so only identical rows stay tied.
+    """
+    by_m = np.argsort(m)
+    x = x[by_m]
+    return by_m[np.argsort(x.astype(np.uint16) if x.max(initial=0) < 2**16 else x, kind="stable")]
 
 
 def _distinct(summary, columns: list[str], *, repeat_only: bool = False):
@@ -170,20 +184,18 @@ def _distinct(summary, columns: list[str], *, repeat_only: bool = False):
         rows = s.group_by(keys).aggregate(_weight=s.count()).execute()
         v = {c: a.astype("float64", copy=False) for c, a in _validate(rows, columns).items()}
         unit = _unit_of(rows)  # one unit, so the rows stay distinct over ``columns``
-        w = rows["_weight"].to_numpy(dtype="float64")
-    else:
-        frame = _eager(summary)
-        v, unit = _validate(frame, columns), _unit_of(frame)
-        if repeat_only:  # spend is continuous: nearly every pair is distinct, and hashing
-            keep = (v["frequency"] > 0) & (v["monetary_value"] > 0)  # millions of floats
-            v = {c: a[keep].astype("float64") for c, a in v.items()}  # costs ~100 MB
-            w = np.ones(int(keep.sum()))
-        else:
-            key, first = _group(*v.values())
-            w = np.bincount(key).astype("float64")
-            v = {c: a[first].astype("float64") for c, a in v.items()}
-    order = np.lexsort([v[c] for c in reversed(columns)])
-    return {c: a[order] for c, a in v.items()}, w[order], unit
+        order = np.argsort(_group(*v.values())[0])  # distinct rows: their ranks
+        return {c: a[order] for c, a in v.items()}, rows["_weight"].to_numpy("float64")[order], unit
+    frame = _eager(summary)
+    v, unit = _validate(frame, columns), _unit_of(frame)
+    if repeat_only:  # spend is continuous: nearly every pair is distinct, and hashing
+        keep = (v["frequency"] > 0) & (v["monetary_value"] > 0)  # millions of floats
+        v = {c: a[keep].astype("float64") for c, a in v.items()}  # costs ~100 MB
+        order = _value_order(v["frequency"], v["monetary_value"])
+        return {c: a[order] for c, a in v.items()}, np.ones(len(order)), unit
+    key, first = _group(*v.values())  # codes in the rows' order: the rows come sorted
+    w = np.bincount(key).astype("float64")
+    return {c: a[first].astype("float64") for c, a in v.items()}, w, unit
 
 
 def _unit_of(frame: pd.DataFrame) -> str | None:

@@ -731,8 +731,9 @@ def test_demo_fit_recovers_the_generators_parameters(demo_50k):
     bg = clv.BetaGeoModel(time_unit=truth.bgnbd["time_unit"]).fit(s)
     gg = clv.GammaGammaModel().fit(s)
     true = {**truth.bgnbd, **truth.gamma_gamma}
-    for name, fitted in [*bg.params_.items(), *gg.params_.items()]:
-        assert fitted == pytest.approx(true[name], rel=0.10), name
+    for model in (bg, gg):  # within 4 of their own standard errors (seeds 0-3: |z| <= 2.4)
+        z = (model.params_ - pd.Series(true)[model.params_.index]) / model.standard_errors_
+        assert (z.abs() < 4).all(), z
 
 
 def test_demo_holdout_purchases_are_predicted(demo_50k):

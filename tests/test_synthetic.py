@@ -222,17 +222,21 @@ def test_dirty_emails_are_present_at_the_stated_counts(synth):
     assert upper.sum() == counts["upper_case"] + counts["duplicate"] // 2  # half title-cased
 
 
-def test_channel_effects_are_known_and_the_best_channel_is_common(synth):
+def test_channel_effects_are_known_and_set_apart_from_exposure(synth):
     ch = synth.truth.channels.set_index("channel")
     tp = synth.tables["touchpoints"]
     assert len(ch) >= 7 and set(tp.channel) == set(ch.index)
     assert set(tp.interaction) == {"impression", "click", "visit"}
-    best = ch.effect.idxmax()
-    assert ch.shapley_share.idxmax() == best == ch.removal_effect.idxmax()
-    assert ch.share_of_touches[best] >= 0.2
+    best, most_seen = ch.effect.idxmax(), ch.share_of_touches.idxmax()
+    # the most effective channel is rarely seen, the most seen one hardly works: credit that
+    # follows exposure is wrong here, credit that follows marginal effect is right
+    assert ch.effect[most_seen] == ch.effect.min()
+    assert ch.share_of_touches[best] < ch.share_of_touches.median()
+    assert ch.shapley_share[best] > 2 * ch.share_of_touches[best]
+    assert ch.shapley_share[most_seen] < ch.share_of_touches[most_seen] / 3
     assert ch.shapley_share.sum() == pytest.approx(1)
     observed = tp.channel.value_counts(normalize=True)
-    assert observed[best] == pytest.approx(ch.share_of_touches[best], abs=0.03)
+    assert observed[most_seen] == pytest.approx(ch.share_of_touches[most_seen], abs=0.03)
     assert (tp.cost >= 0).all() and tp.person_id.notna().all()
 
 

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import consent, customers, messages, purchases, service, touches, web
-from ._common import World, _cat, _str, _ts, make_world
+from ._common import World, _cat, _str, _ts, for_step, make_world
 from .customers import _BGNBD, _GG, _ISSUES
 from .customers import _DISPOSABLE as _DISPOSABLE  # the tests check the dirty e-mails by them
 from .customers import _EMAIL_ISSUES as _EMAIL_ISSUES
@@ -149,7 +149,8 @@ def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.
     years : float
         Length of the window before ``as_of``; acquisitions spread over it.
     random_state : int
-        Seed of the one random generator: the same seed gives identical tables.
+        The seed: the same seed gives identical tables. Each step draws from a random stream
+        of its own, derived from the seed and the step's name.
     progress : bool
         Show a tqdm progress bar over the generation steps.
 
@@ -175,12 +176,12 @@ def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.
     tables = {}
     with tqdm(total=_N_STEPS, desc="demo data", disable=not progress) as bar:
         def step(make, *args, **kwargs):
+            if args and args[0] is world:  # each step draws from a stream of its own
+                args = (for_step(world, make), *args[1:])
             out = make(*args, **kwargs)
             bar.update()
             return out
 
-        # the order of the steps is the order of the draws from world.rng: moving a step that
-        # draws changes every table made after it
         latent = step(customers.traits, world)
         acquired = step(customers.acquisition, world, latent.store_share)
         created, ids = acquired.created, acquired.ids

@@ -7,6 +7,7 @@ Times inside the generator are days since the window start (floats), so ``as_of`
 
 from __future__ import annotations
 
+import zlib
 from typing import NamedTuple
 
 import numpy as np
@@ -19,7 +20,7 @@ _MINUTE = 1 / 1440
 
 
 class World(NamedTuple):
-    """The number of customers, the one random generator and the window of the demo."""
+    """The number of customers, a random generator and the window of the demo."""
 
     n: int
     rng: np.random.Generator
@@ -27,6 +28,7 @@ class World(NamedTuple):
     start: pd.Timestamp
     days: float  # window length: as_of in days since start
     start_us: int  # start in microseconds since the epoch
+    seed: int = 0  # the demo's seed, from which each step's stream is derived
 
 
 def make_world(n, as_of, years, seed) -> World:
@@ -39,7 +41,16 @@ def make_world(n, as_of, years, seed) -> World:
     days = int(round(years * 365.25))
     start = as_of - pd.Timedelta(days=days)
     return World(n=int(n), rng=np.random.default_rng(seed), as_of=as_of, start=start,
-                 days=float(days), start_us=int(np.datetime64(start, "us").astype(np.int64)))
+                 days=float(days), start_us=int(np.datetime64(start, "us").astype(np.int64)),
+                 seed=seed)
+
+
+def for_step(world: World, step) -> World:
+    """The world with a random stream of ``step``'s own, seeded by the demo's seed and the
+    step's name: a step draws the same numbers whatever the other steps draw, so changing one
+    domain's parameters leaves the other domains' tables as they were."""
+    name = f"{step.__module__}.{step.__qualname__}".encode()
+    return world._replace(rng=np.random.default_rng([world.seed, zlib.crc32(name)]))
 
 
 def _ids(prefix: str, numbers, width: int) -> pa.Array:

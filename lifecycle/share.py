@@ -32,7 +32,7 @@ def _with_html_figures(nb) -> int:
                 continue
             output["data"]["text/html"] = pio.to_html(
                 figure, include_plotlyjs=shown == 0, full_html=False, include_mathjax=False,
-                config={"displaylogo": False, "showLink": False})
+                config={"displaylogo": False})
             shown += 1
     return shown
 

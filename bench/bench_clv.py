@@ -110,9 +110,10 @@ def _lifetimes_pipeline(path: str, source: str) -> dict:
 
 
 def _lifecycle_pipeline(path: str, source: str) -> dict:
+    # ibis imports its DuckDB backend (and every SQL dialect of sqlglot) on the first query:
+    # 0.4 s of imports, done here outside the clock like lifetimes' own imports
     import ibis
-    import ibis.backends.duckdb  # noqa: F401  (ibis imports it, and every SQL dialect of
-    #  sqlglot, on first use: 0.4 s of imports, outside the clock like lifetimes' own imports)
+    import ibis.backends.duckdb
 
     from lifecycle.clv import customer_value
 

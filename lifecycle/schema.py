@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -83,6 +83,7 @@ class TableSpec:
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
     ordered: tuple[tuple[str, str], ...] = ()
+    rules: tuple[tuple[str, str, Callable[[ibis.Table], ir.BooleanValue]], ...] = ()
 
     @property
     def required(self) -> list[str]:
@@ -132,8 +133,15 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _c("bounce", "string", choices=("hard", "soft")),
         _c("opened_at", "timestamp", past=True), _c("clicked_at", "timestamp", past=True),
         _c("unsubscribed_at", "timestamp", past=True),
-        _c("complained_at", "timestamp", past=True)),
-        key=("message_id",), ordered=(("sent_at", "opened_at"), ("sent_at", "clicked_at"))),
+        _c("complained_at", "timestamp", past=True), _c("machine_open", "bool")),
+        key=("message_id",), ordered=(("sent_at", "opened_at"), ("sent_at", "clicked_at")),
+        rules=tuple((name, f"{what} but not delivered (bounced or delivered = false)",
+                     lambda t, n=name: t[n].notnull() & (t.bounce.notnull()
+                                                         | ~t.delivered.fill_null(True)))
+                    for name, what in (("opened_at", "opened"), ("clicked_at", "clicked"),
+                                       ("complained_at", "complained")))
+        + (("bounce", "bounced but delivered = true",
+            lambda t: t.bounce.notnull() & t.delivered.fill_null(False)),)),
     TableSpec("consents", (
         _CUSTOMER, _req("channel", "string"), _req("granted_at", "timestamp", past=True),
         _c("expires_at", "timestamp"), _c("revoked_at", "timestamp", past=True),
@@ -709,3 +717,5 @@ def _content_rules(spec: TableSpec, as_of: pd.Timestamp):
                 lambda t, n=name, ch=col.choices: t[n].notnull() & ~t[n].isin(ch)
     for start, end in spec.ordered:
         yield (end, f"{end} before {start}"), lambda t, s=start, e=end: t[e] < t[s]
+    for name, rule, broken in spec.rules:
+        yield (name, rule), broken

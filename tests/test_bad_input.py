@@ -95,7 +95,11 @@ def _valid_values(col: Column, spec: TableSpec) -> list:
 
 def valid(kind: str) -> pd.DataFrame:
     spec = TABLES[kind]
-    return pd.DataFrame({c.name: _valid_values(c, spec) for c in spec.columns})
+    out = pd.DataFrame({c.name: _valid_values(c, spec) for c in spec.columns})
+    if kind == "messages":  # delivered, not bounced, and the second one never opened: the
+        out = out.assign(delivered=True, bounce=pd.Series([None] * 3, dtype="str"))  # cases
+        out.loc[1, ["opened_at", "clicked_at", "complained_at"]] = pd.NaT  # put False there
+    return out
 
 
 def column(name: str, values) -> Callable[[pd.DataFrame], pd.DataFrame]:

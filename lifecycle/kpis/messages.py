@@ -1,0 +1,274 @@
+"""Message and campaign KPIs, and open reach, computed where the messages live.
+
+**What is counted.** One row of ``messages`` is one message to one recipient (``message_id`` is
+the key), so every count below is *unique per recipient and message*: a message opened five
+times is one open. A click without a recorded open counts as an open (the image that records an
+open was blocked, the click proves the message was read). Only delivered messages can be opened,
+clicked or converted; ``delivered`` that is null means "no bounce recorded".
+
+**Rates and their denominators** (every rate is a fraction, 0.25 = 25 %):
+
+==========================  ===========================================  ===================
+column                      numerator                                     denominator
+==========================  ===========================================  ===================
+``delivery_rate``           delivered                                     sent
+``bounce_rate``             hard + soft bounces                           sent
+``open_rate``               unique opens (machine opens included)         delivered
+``human_open_rate``         unique opens that are not machine-only opens  delivered
+``ctr``                     unique clicks                                 delivered
+``click_to_open``           unique clicks                                 unique opens
+``unsubscribe_rate``        unsubscribes                                  delivered
+``complaint_rate``          spam complaints                               delivered
+``conversion_rate``         messages credited with a conversion           delivered
+``revenue_per_recipient``   credited revenue                              delivered
+==========================  ===========================================  ===================
+
+**Machine opens.** Mail privacy protection fetches every image of a message on delivery, which
+records an "open" nobody made. Where the data says so (a boolean ``machine_open`` column: the
+open was recorded by such a prefetch), an open that is machine-only and has no click is counted
+in ``opens`` and ``machine_opens`` but not in ``human_opens``; both rates are reported. Without
+the column no open is flagged and the two rates agree.
+
+**Complaints** are judged against the mailbox providers' bulk-sender thresholds: below 0.1 % of
+delivered is ``ok``, from 0.1 % to below 0.3 % ``warning``, 0.3 % and above ``over 0.3 %``
+(the providers then filter or refuse the sender's mail).
+
+**Open reach** is the share of the list that opened anything: of the customers with a valid
+e-mail consent at some time in the period (:func:`lifecycle.consent.valid_during`), those who
+opened at least one message sent in the period. Open rate says how each send did; open reach
+says how much of the audience the program still touches (a rising open rate over a shrinking
+engaged core shows as falling reach).
+
+**Conversions** (with ``transactions``) are the purchases of :func:`lifecycle.attribution.
+conversions` within ``window_days`` after a click on the message; a purchase after clicks on
+several messages is credited to the last click before it, so no purchase is counted twice.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from lifecycle._frames import lazy, require
+from lifecycle.attribution import conversions
+from lifecycle.consent import valid_in_periods
+
+__all__ = ["message_kpis", "open_reach"]
+
+_REQUIRED = ["message_id", "customer_id", "sent_at"]
+_COMPLAINT_WARNING, _COMPLAINT_LIMIT = 0.001, 0.003
+_PERIOD = "period"
+_UNITS = {"D": "D", "W": "W", "MS": "M", "QS": "Q", "YS": "Y"}
+
+
+def _present(t: ir.Table, name: str) -> ir.BooleanValue:
+    return t[name].notnull() if name in t.columns else ibis.literal(False)
+
+
+def _flags(t: ir.Table) -> ir.Table:
+    """One row per message: what happened to it, as 0/1 integers."""
+    no = ibis.literal(False)
+    hard, soft = (((t.bounce == "hard").fill_null(False), (t.bounce == "soft").fill_null(False))
+                  if "bounce" in t.columns else (no, no))
+    unbounced = ~(hard | soft)
+    delivered = t.delivered.fill_null(unbounced) if "delivered" in t.columns else unbounced
+    clicked = delivered & _present(t, "clicked_at")
+    opened = delivered & (_present(t, "opened_at") | clicked)
+    machine = (opened & ~clicked & t.machine_open.fill_null(False)
+               if "machine_open" in t.columns else no)
+    one = {
+        "delivered": delivered, "hard_bounces": hard, "soft_bounces": soft,
+        "opens": opened, "machine_opens": machine, "clicks": clicked,
+        "unsubscribes": delivered & _present(t, "unsubscribed_at"),
+        "complaints": delivered & _present(t, "complained_at")}
+    return t.mutate(**{k: v.fill_null(False).cast("int64") for k, v in one.items()})
+
+
+def _credited(m: ir.Table, transactions, window_days: float) -> ir.Table:
+    """``message_id, conversions, revenue``: each purchase credited to the last click on a
+    message of its customer within ``window_days`` before it."""
+    conv = conversions(transactions)
+    conv = conv if isinstance(conv, ir.Table) else ibis.memtable(conv)
+    clicks = m.filter(m.clicks == 1).select("message_id", "customer_id", "clicked_at")
+    window = ibis.interval(seconds=int(round(window_days * 86_400)))
+    pairs = conv.join(clicks, [conv.person_id == clicks.customer_id,
+                               clicks.clicked_at <= conv.ts,
+                               conv.ts < clicks.clicked_at + window])
+    last = ibis.row_number().over(group_by=[pairs.person_id, pairs.ts],
+                                  order_by=[ibis.desc(pairs.clicked_at),
+                                            ibis.desc(pairs.message_id)])
+    won = pairs.mutate(_rank=last).filter(lambda p: p._rank == 0)
+    return won.group_by("message_id").aggregate(conversions=won.count(),
+                                                revenue=won.value.sum())
+
+
+def _by(t: ir.Table, by, freq: str) -> tuple[ir.Table, list[str]]:
+    keys = [by] if isinstance(by, str) else list(by or [])
+    if _PERIOD in keys:
+        if freq not in _UNITS:
+            raise ValueError(f"freq must be one of {', '.join(_UNITS)}; got {freq!r}")
+        t = t.mutate(**{_PERIOD: t.sent_at.truncate(_UNITS[freq])})
+    require(t, "messages", keys)
+    return t, keys
+
+
+def message_kpis(messages, *, by="campaign_id", freq: str = "MS", transactions=None,
+                 window_days: float = 7.0) -> pd.DataFrame:
+    """Sends, deliveries, opens, clicks, opt-outs, complaints and credited sales per group.
+
+    Parameters
+    ----------
+    messages : pandas.DataFrame or ibis.Table
+        Columns ``message_id``, ``customer_id``, ``sent_at``; optional ``delivered``,
+        ``bounce`` (``hard`` / ``soft``), ``opened_at``, ``clicked_at``, ``unsubscribed_at``,
+        ``complained_at``, ``machine_open``, and the ``by`` columns.
+    by : str or list of str
+        Group by these columns (e.g. ``"campaign_id"``, ``["campaign_id", "cell_id"]``,
+        ``"variant"``, ``"message_id"`` for each send); ``"period"`` is the month (or
+        ``freq``) of ``sent_at``. Empty: one row for everything.
+    freq : {"D", "W", "MS", "QS", "YS"}
+        Length of a ``"period"``: day, week, month, quarter, year.
+    transactions : pandas.DataFrame or ibis.Table, optional
+        ``customer_id, ts, amount``: adds ``conversions``, ``revenue``, ``conversion_rate`` and
+        ``revenue_per_recipient`` (see the module docstring).
+    window_days : float
+        Attribution window after a click.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``by`` columns, then ``sent, delivered, hard_bounces, soft_bounces, opens,
+        machine_opens, human_opens, clicks, unsubscribes, complaints`` and the rates of the
+        module docstring, ``complaint_level``, sorted by the ``by`` columns. Counts are
+        computed in the backend; only one row per group comes back.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"message_id": ["m1", "m2", "m3", "m4"],
+    ...     "customer_id": ["a", "b", "c", "d"], "campaign_id": "news",
+    ...     "sent_at": pd.to_datetime(["2024-01-02"] * 4),
+    ...     "bounce": [None, None, None, "hard"],
+    ...     "opened_at": pd.to_datetime(["2024-01-02 09:00", None, None, None]),
+    ...     "clicked_at": pd.to_datetime(["2024-01-02 09:01", "2024-01-02 10:00", None, None])})
+    >>> k = message_kpis(m)
+    >>> k[["sent", "delivered", "opens", "clicks", "open_rate", "ctr", "click_to_open"]]
+       sent  delivered  opens  clicks  open_rate       ctr  click_to_open
+    0     4          3      2       2   0.666667  0.666667            1.0
+    """
+    t, _ = lazy(messages)
+    require(t, "messages", _REQUIRED)
+    t, keys = _by(_flags(t), by, freq)
+    counts = ["delivered", "hard_bounces", "soft_bounces", "opens", "machine_opens", "clicks",
+              "unsubscribes", "complaints"]
+    if transactions is not None:
+        t = t.left_join(_credited(t, transactions, window_days), "message_id").drop(
+            "message_id_right")
+        t = t.mutate(conversions=t.conversions.fill_null(0), revenue=t.revenue.fill_null(0.0))
+        counts += ["conversions", "revenue"]
+    sums = {c: t[c].sum() for c in counts}
+    grouped = t.group_by(keys).aggregate(sent=t.count(), **sums) if keys else \
+        t.aggregate(sent=t.count(), **sums)
+    out = grouped.execute()
+    return _rates(out).sort_values(keys, ignore_index=True) if keys else _rates(out)
+
+
+def _rates(k: pd.DataFrame) -> pd.DataFrame:
+    """The rates of the module docstring from the counts (NaN where a denominator is 0)."""
+    k = k.astype({c: "int64" for c in k.columns if c in (
+        "sent", "delivered", "hard_bounces", "soft_bounces", "opens", "machine_opens", "clicks",
+        "unsubscribes", "complaints", "conversions")})
+    human = k.opens - k.machine_opens
+    delivered = k.delivered.where(k.delivered > 0)
+    opens = k.opens.where(k.opens > 0)
+    rates = {
+        "human_opens": human,
+        "delivery_rate": k.delivered / k.sent, "bounce_rate": (k.hard_bounces + k.soft_bounces)
+        / k.sent, "open_rate": k.opens / delivered, "human_open_rate": human / delivered,
+        "ctr": k.clicks / delivered, "click_to_open": k.clicks / opens,
+        "unsubscribe_rate": k.unsubscribes / delivered,
+        "complaint_rate": k.complaints / delivered}
+    if "conversions" in k:
+        rates |= {"conversion_rate": k.conversions / delivered,
+                  "revenue_per_recipient": k.revenue / delivered}
+    out = k.assign(**rates)
+    level = pd.cut(out.complaint_rate, [-1, _COMPLAINT_WARNING, _COMPLAINT_LIMIT, 2],
+                   right=False, labels=["ok", "warning", "over 0.3 %"])
+    return out.assign(complaint_level=level)
+
+
+def open_reach(messages, consents, *, start, end, freq: str = "MS", channel: str = "email",
+               purpose: str | None = None) -> pd.DataFrame:
+    """Open rate and open reach per period (see the module docstring).
+
+    Parameters
+    ----------
+    messages : pandas.DataFrame or ibis.Table
+        As for :func:`message_kpis` (``channel`` is used when present).
+    consents : pandas.DataFrame or ibis.Table
+        ``customer_id, channel, granted_at`` and optional ``expires_at``, ``revoked_at``,
+        ``purpose``: who is on the list.
+    start, end : date-like
+        The periods cover ``[start, end)``: the first starts at ``start``, the next ones at
+        each ``freq`` boundary after it (month starts for ``"MS"``), the last ends at ``end``.
+    freq : {"D", "W", "MS", "QS", "YS"}
+        Length of a period (a pandas offset alias).
+    channel : str
+        Consent channel (and message channel) of the list.
+    purpose : str, optional
+        Only consents for this purpose count for the list.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``period_start, period_end, list_size`` (customers with a valid consent in the period),
+        ``openers`` (of them, who opened a message sent in the period; machine-only opens
+        excluded in ``human_openers``), ``open_reach`` (openers / list_size),
+        ``human_open_reach``, and the period's ``delivered``, ``opens`` and ``open_rate``.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"message_id": ["m1", "m2", "m3"], "customer_id": ["a", "a", "b"],
+    ...     "sent_at": pd.to_datetime(["2024-01-03", "2024-01-10", "2024-01-10"]),
+    ...     "opened_at": pd.to_datetime(["2024-01-03 09:00", "2024-01-10 09:00", None])})
+    >>> c = pd.DataFrame({"customer_id": ["a", "b", "c"], "channel": "email",
+    ...     "granted_at": pd.to_datetime(["2023-06-01", "2023-06-01", "2023-06-01"])})
+    >>> r = open_reach(m, c, start="2024-01-01", end="2024-02-01")
+    >>> r[["list_size", "openers", "open_reach", "delivered", "opens", "open_rate"]]
+       list_size  openers  open_reach  delivered  opens  open_rate
+    0          3        1    0.333333          3      2   0.666667
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    inner = pd.date_range(start, end, freq=freq, normalize=True)
+    inner = inner[(inner > start) & (inner < end)]
+    edges = pd.DatetimeIndex([start]).append(inner).append(pd.DatetimeIndex([end]))
+    if not start < end:
+        raise ValueError(f"open_reach needs start before end; got [{start}, {end})")
+    periods = ibis.memtable(pd.DataFrame({"period_start": edges[:-1], "period_end": edges[1:]}))
+    t, _ = lazy(messages)
+    require(t, "messages", _REQUIRED)
+    if "channel" in t.columns:
+        t = t.filter(t.channel == channel)
+    m = _flags(t)
+    sent = m.join(periods, [m.sent_at >= periods.period_start, m.sent_at < periods.period_end])
+    valid = valid_in_periods(consents, periods, channel=channel, purpose=purpose)
+    listed = valid.select("period_start", customer_id=valid.customer_id.cast("string")).distinct()
+    opened = sent.filter(sent.opens == 1).group_by(["period_start", "customer_id"]).aggregate(
+        human=(sent.opens - sent.machine_opens).max())
+    reach = (listed.join(opened, ["period_start", "customer_id"])
+             .group_by("period_start").aggregate(openers=ibis._.count(),
+                                                 human_openers=ibis._.human.sum()))
+    size = listed.group_by("period_start").aggregate(list_size=ibis._.count())
+    volume = sent.group_by("period_start").aggregate(delivered=sent.delivered.sum(),
+                                                     opens=sent.opens.sum())
+    out = (periods.left_join(size, "period_start").left_join(reach, "period_start")
+           .left_join(volume, "period_start").select("period_start", "period_end", "list_size",
+                                                     "openers", "human_openers", "delivered",
+                                                     "opens")
+           .order_by("period_start").execute())
+    counts = ["list_size", "openers", "human_openers", "delivered", "opens"]
+    out[counts] = out[counts].fillna(0).astype("int64")
+    listed_n = out.list_size.where(out.list_size > 0)
+    return out.assign(open_reach=out.openers / listed_n,
+                      human_open_reach=out.human_openers / listed_n,
+                      open_rate=out.opens / out.delivered.where(out.delivered > 0))

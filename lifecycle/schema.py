@@ -16,6 +16,9 @@ How values are read (the same for a frame, a Parquet file and a CSV file, which 
   refused rather than guessed from other rows. A named zone (``Europe/Helsinki``) is refused;
   give the offset. Values with and without an offset in one column are an error.
 - **Blank text** (empty or spaces only) is read as null and counted.
+- **Decimals** (``decimal.Decimal`` objects, as database drivers give NUMERIC columns) are read
+  as float64, None among them as null (then the column's null rules apply); in an id column
+  they are whole numbers, exactly (``Decimal("1.5")`` is refused, like the float 1.5).
 - A pandas object column holding values of several kinds (``7`` beside ``"007"``, a Timestamp
   beside text) is refused, naming the kinds: it has no one type a database column could take.
 - A column mapping must name existing source columns and canonical columns, and may not give
@@ -303,7 +306,7 @@ def _to_ibis(table, spec: TableSpec, columns: Mapping[str, str]) -> ibis.Table:
     if isinstance(table, pd.DataFrame):
         df = table.rename(columns={v: k for k, v in rename.items()})
         _raise_if(_pandas_problems(df, spec))
-        df = _pandas_timestamps(df, spec)
+        df = _pandas_numbers(_pandas_timestamps(df, spec), spec)
         return ibis.memtable(df.reset_index(drop=True))
     return table.rename(rename) if rename else table
 
@@ -395,7 +398,9 @@ def _object_column_problem(series: pd.Series, spec: TableSpec) -> Problem | None
     values = series[series.map(_is_value)]
     inferred = pd.api.types.infer_dtype(values, skipna=False)
     canonical = series.name in {c.name for c in spec.columns}
-    if inferred == "integer":
+    if series.name in _ids(spec) and (problem := _fractional_decimals(series, values, spec)):
+        return problem
+    if _whole_numbers_column(inferred, series.name, spec):
         return _wide_integers(series, values, spec)
     if inferred in _ONE_KIND:
         return None
@@ -415,6 +420,18 @@ def _object_column_problem(series: pd.Series, spec: TableSpec) -> Problem | None
     return None
 
 
+def _fractional_decimals(series: pd.Series, values: pd.Series, spec: TableSpec
+                         ) -> Problem | None:
+    """Decimals in an id column that are not whole numbers: refused, never rounded (a float
+    could not even tell 1.0000000000000001 from 1)."""
+    decimals = values[values.map(lambda v: isinstance(v, decimal.Decimal))]
+    broken = decimals[decimals.map(lambda d: not d.is_finite() or d != d.to_integral_value())]
+    if broken.empty:
+        return None
+    return _object_problem(series, spec, "number with a fractional part (or infinite): an id "
+                           "must be a whole number or text", broken.index)
+
+
 def _wide_integers(series: pd.Series, values: pd.Series, spec: TableSpec) -> Problem | None:
     as_python = values.map(int)
     low, high = as_python.min(), as_python.max()
@@ -432,9 +449,60 @@ def _object_problem(series: pd.Series, spec: TableSpec, rule: str, index) -> Pro
 
 
 def _is_value(value) -> bool:
-    """Not a missing-value marker (None, NaN, NaT, pd.NA); lists and dicts are values."""
+    """Not a missing-value marker (None, NaN, NaT, pd.NA, a Decimal NaN); lists and dicts are
+    values."""
     return not (value is None or value is pd.NaT or value is pd.NA or
-                (isinstance(value, float) and value != value))
+                (isinstance(value, float) and value != value) or
+                (isinstance(value, decimal.Decimal) and value.is_nan()))
+
+
+def _ids(spec: TableSpec) -> set[str]:
+    return {c.name for c in spec.columns if c.kind == "id"}
+
+
+def _whole_numbers_column(inferred: str, name, spec: TableSpec) -> bool:
+    """Whether an object column (of pandas' ``inferred`` type) is read as integers: Python
+    integers anywhere, Decimals in an id column."""
+    return inferred == "integer" or (inferred == "decimal" and name in _ids(spec))
+
+
+def _pandas_numbers(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """Object columns of numbers as numeric columns, the one place a frame's numbers are typed.
+
+    ibis' own conversion fails on a ``decimal.Decimal`` column holding a None (a nullable
+    NUMERIC column from a database driver) and on Python integers of 2^63 and more, so:
+
+    - Decimals become float64 (money), with a float beside them too; None and a Decimal NaN
+      become nulls, which then follow the column's usual rules (an error in a required
+      column). A Decimal infinity is an infinite float, refused in a float column.
+    - Python integers, and Decimals in an id column (which :func:`_object_column_problem`
+      has checked to be whole and within 64 bits), become integers (nullable where a value
+      is missing), unsigned from 2^63 on: an id becomes its digits exactly.
+
+    Runs after :func:`_pandas_problems`: the columns hold one kind of value each.
+    """
+    out = df
+    for position in range(len(df.columns)):
+        series = df.iloc[:, position]
+        if series.dtype != object:
+            continue
+        present = series.map(_is_value)
+        inferred = pd.api.types.infer_dtype(series[present], skipna=False)
+        if _whole_numbers_column(inferred, series.name, spec):
+            whole = [int(v) if ok else None for v, ok in zip(series, present, strict=True)]
+            unsigned = any(v is not None and v >= 2**63 for v in whole)
+            if present.all():  # ibis loses the last digits of a nullable UInt64 column without nulls
+                typed = np.array(whole, dtype=np.uint64 if unsigned else np.int64)
+            else:
+                typed = pd.array(whole, dtype="UInt64" if unsigned else "Int64")
+        elif series[present].map(lambda v: isinstance(v, decimal.Decimal)).any():
+            typed = np.array([float(v) if ok else np.nan
+                              for v, ok in zip(series, present, strict=True)], dtype="float64")
+        else:
+            continue
+        out = out.copy() if out is df else out
+        out.isetitem(position, typed)
+    return out
 
 
 def _pandas_timestamps(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import ibis
 import numpy as np
@@ -124,6 +125,9 @@ def id_cases(spec: TableSpec, col: Column):
     yield "2^63 and more", np.array([2**63, 2**63 + 1, 5], dtype=np.uint64), by(
         frame=Repair("cast from uint64 to text", 3), parquet=Repair("cast from uint64 to text", 3),
         csv=Kept(("9223372036854775808", "9223372036854775809", "5")))
+    yield "2^63 and more as Python ints", [2**63, 2**63 + 1, 5], by(
+        frame=Repair("cast from uint64 to text", 3),
+        csv=Kept(("9223372036854775808", "9223372036854775809", "5")))
     yield "2^64 and more", [2**64, 2**64 + 1, 5], by(
         frame=Reject("64-bit range", 2), csv=Kept(("18446744073709551616",
                                                      "18446744073709551617", "5")))
@@ -160,6 +164,15 @@ def id_cases(spec: TableSpec, col: Column):
         frame=Repair("cast from float64 to text", 3), parquet=Repair("cast from float64 to text",
                                                                      3),
         csv=Kept(("1.0", "2.0", "3.0")))
+    yield "decimals", [Decimal("1"), Decimal("2.0"), Decimal("30")], by(
+        frame=Repair("cast from int64 to text", 3), parquet=Repair("cast from decimal", 3),
+        csv=Kept(("1", "2.0", "30")))
+    yield "decimals with a None", [Decimal("1"), None, Decimal("3")], every(missing) if req else by(
+        frame=Repair("cast from int64 to text", 2), parquet=Repair("cast from decimal", 2),
+        csv=Kept(("1", None, "3")))
+    yield "fractional decimal", [Decimal("1.5"), Decimal("2"), Decimal("3")], by(
+        frame=Reject("fractional part", 1), parquet=Reject("fractional part", 1),
+        csv=Kept(("1.5", "2", "3")))
     if req:
         yield "null", [None, "X", "Y"], every(missing)
         yield "NaN float", [1.0, np.nan, 3.0], every(missing)
@@ -236,6 +249,8 @@ def float_cases(spec: TableSpec, col: Column):
         frame=Reject("lists or dicts", 3), parquet=Reject("cannot be read as float: array", 3),
         csv=Reject("cannot be read as float", 3))
     yield "padded text", [" 1.5 ", "2", "3"], every(Repair("cast from string to float", 3))
+    yield "decimals with a None", [Decimal("10.50"), None, Decimal("3")], every(
+        Reject("missing value", 1) if col.required else Kept((10.5, None, 3.0)))
     if col.nonnegative:
         yield "negative", [-1.0, 1.0, 2.0], every(Reject("negative value", 1))
     if col.required:

@@ -309,3 +309,51 @@ def test_a_duckdb_file_without_workspace_tables_is_opened_as_one(tmp_path):
     duckdb.connect(str(path)).close()
     ws = Workspace.open(path)
     assert ws.tables() == [] and ws.quality().empty and ws.meta() == {}
+
+
+# -- decimal.Decimal objects (what database drivers give for NUMERIC columns) ------------------
+def _decimal_transactions(**columns) -> pd.DataFrame:
+    frame = TX.iloc[[0, 0, 0]].reset_index(drop=True).assign(customer_id=["C0", "C1", "C2"])
+    return frame.assign(**{k: pd.Series(v, dtype=object) for k, v in columns.items()})
+
+
+def test_decimal_money_with_a_none_follows_the_column_null_rules(ws):
+    from decimal import Decimal
+
+    with pytest.raises(DataError) as excinfo:  # amount is required: a clear error, not TypeError
+        ws.load("transactions", _decimal_transactions(
+            amount=[Decimal("10.50"), None, Decimal("3")]))
+    assert (excinfo.value.column, excinfo.value.rows) == ("amount", 1)
+    assert "missing value" in excinfo.value.rule and excinfo.value.examples.row.tolist() == [2]
+    assert ws.tables() == []  # nothing stored
+    ws.load("transactions", _decimal_transactions(
+        amount=[Decimal("10.50"), Decimal("-1"), Decimal("3")],  # pure Decimal, no None
+        margin=[Decimal("1.25"), None, Decimal("0.5")]))  # optional: None is a null
+    stored = ws.table("transactions").order_by("customer_id").execute()
+    assert stored.amount.dtype == "float64" and stored.amount.tolist() == [10.5, -1.0, 3.0]
+    assert stored.margin.dtype == "float64" and stored.margin.isna().tolist() == [False, True,
+                                                                                  False]
+    assert stored.margin.dropna().tolist() == [1.25, 0.5]
+    with pytest.raises(DataError, match="NaN or infinite value"):
+        ws.load("transactions", _decimal_transactions(
+            amount=[Decimal("Infinity"), 2.5, Decimal("3")]))  # and one float beside
+
+
+def test_decimal_ids_become_their_digits_exactly(ws):
+    from decimal import Decimal
+
+    big = Decimal(2**63 + 1)  # no float holds it; beyond int64 too
+    ws.load("transactions", _decimal_transactions(
+        customer_id=[Decimal("1"), Decimal("2.0"), big],
+        transaction_id=[Decimal("7"), None, Decimal("9")]))
+    stored = ws.table("transactions").order_by("amount").execute()
+    assert sorted(stored.customer_id) == ["1", "2", str(2**63 + 1)]
+    assert sorted(stored.transaction_id.dropna()) == ["7", "9"]
+    assert stored.transaction_id.isna().sum() == 1
+    quality = ws.quality().set_index("column")
+    assert "cast from" in quality.loc["customer_id", "repair"]  # counted, as for integers
+    with pytest.raises(DataError) as excinfo:
+        ws.load("transactions", _decimal_transactions(
+            customer_id=[Decimal("1"), Decimal("1.5"), Decimal("1.0000000000000001")]))
+    assert (excinfo.value.column, excinfo.value.rows) == ("customer_id", 2)
+    assert "fractional part" in excinfo.value.rule  # never rounded, not even to a float

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import stat
 import threading
@@ -193,7 +194,8 @@ class Workspace:
 
         A DuckDB-file workspace keeps the frame as Parquet beside the file
         (``<file>.cache/<name>-<library version>-<version>.parquet``, written atomically;
-        older versions are removed); other backends keep it for the life of this object.
+        the entries of ``name`` for other versions are removed); other backends keep it for
+        the life of this object.
         """
         from lifecycle import __version__
 
@@ -205,16 +207,13 @@ class Workspace:
             return memo[name].copy()
         folder = self.path.with_name(self.path.name + ".cache")
         target = folder / f"{name}-{__version__}-{version}.parquet"
-        if target.exists():
+        try:
             return pd.read_parquet(target)
+        except FileNotFoundError:  # not computed yet, or just pruned by a newer version's writer
+            pass
         frame = compute()
         folder.mkdir(exist_ok=True)
-        tmp = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
-        frame.to_parquet(tmp)
-        os.replace(tmp, target)
-        for old in folder.glob(f"{name}-*.parquet"):
-            if old != target:
-                old.unlink(missing_ok=True)
+        _store_cache_entry(folder, name, target, frame)
         return frame
 
     def meta(self) -> dict:
@@ -431,9 +430,8 @@ class _FileWrite:
 
     def __enter__(self) -> _FileWrite:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.path.with_name(self.path.name + ".lock"), "a")
+        self._lock = _locked(self.path.with_name(self.path.name + ".lock"))
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX)
             _remove_debris(self.path)
             self.mode = _mode(self.path)
             if self.mode is not None and not self.fresh:
@@ -473,6 +471,43 @@ class _FileWrite:
         self.tmp.unlink(missing_ok=True)
         Path(f"{self.tmp}.wal").unlink(missing_ok=True)
         self._lock.close()  # releases the lock
+
+
+def _locked(path: Path):
+    """The lock file at ``path``, opened and locked exclusively (waits for the holder); closing
+    it releases the lock, and so does the end of the process, however it ends."""
+    lock = open(path, "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    except BaseException:
+        lock.close()
+        raise
+    return lock
+
+
+def _store_cache_entry(folder: Path, name: str, target: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` to ``target`` atomically (a temp file renamed), under the cache
+    folder's lock; first remove the temp files of killed writers and the entries of ``name``
+    for other versions.
+
+    Only the lock holder writes a temp file, so every temp file found under the lock is a
+    killed writer's: no age or process-id guess, which a slow writer or a reused pid (or
+    another machine's pid on a shared folder) would defeat. Readers take no lock; one whose
+    entry is pruned between finding and reading it computes the frame again.
+    """
+    entry = re.compile(re.escape(name) + r"-[^-]+-\d+-\d+\.parquet")  # <library>-<version>
+    with _locked(folder / ".lock"):
+        for leftover in folder.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+        tmp = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        try:
+            frame.to_parquet(tmp)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        for old in folder.iterdir():
+            if old != target and entry.fullmatch(old.name):
+                old.unlink(missing_ok=True)
 
 
 def _open_writes() -> dict:

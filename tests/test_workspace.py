@@ -128,8 +128,57 @@ def test_cached_computes_once_per_version_and_drops_old_versions(ws):
     assert len(calls) == 1
     ws.load("customers", customers(5))
     assert len(ws.cached("ids", compute)) == 5 and len(calls) == 2
-    kept = list(ws.path.with_name(ws.path.name + ".cache").iterdir())
-    assert [p.name for p in kept] == [f"ids-{lifecycle.__version__}-{ws.version}.parquet"]
+    kept = sorted(p.name for p in ws.path.with_name(ws.path.name + ".cache").iterdir())
+    assert kept == [".lock", f"ids-{lifecycle.__version__}-{ws.version}.parquet"]
+
+
+def _killed_cache_writer(path, ready):
+    """Write a cache entry and block between writing its temp file and renaming it."""
+    import os
+
+    def blocked(*args, **kwargs):
+        ready.set()
+        threading.Event().wait()  # killed here, the temp file written, the lock held
+
+    os.replace = blocked
+    Workspace.open(path).cached("ids", lambda: pd.DataFrame({"customer_id": ["C0"]}))
+
+
+def test_cache_writers_remove_the_temp_files_of_killed_ones_only(ws):
+    ws.load("customers", customers(3))
+    folder = ws.path.with_name(ws.path.name + ".cache")
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    child = ctx.Process(target=_killed_cache_writer, args=(ws.path, ready))
+    child.start()
+    try:
+        assert ready.wait(timeout=120)
+        temps = list(folder.glob(".*.tmp"))
+        assert len(temps) == 1  # the live writer's temp file
+        other = threading.Thread(target=ws.cached, args=("names", lambda: customers(1)))
+        other.start()
+        other.join(timeout=1)
+        assert other.is_alive() and temps[0].exists()  # waits, and leaves a live temp alone
+    finally:
+        child.kill()
+        child.join(timeout=30)
+    other.join(timeout=60)
+    assert not other.is_alive()
+    assert list(folder.glob(".*.tmp")) == []  # the killed writer's temp file is gone
+    assert len(ws.cached("ids", lambda: customers(2))) == 2  # never stored: computed
+    entries = sorted(p.name for p in folder.glob("*.parquet"))
+    assert entries == sorted(f"{n}-{lifecycle.__version__}-{ws.version}.parquet"
+                             for n in ("ids", "names"))
+
+
+def test_cached_prunes_only_its_own_older_entries(ws):
+    ws.load("customers", customers(3))
+    ws.cached("ids", lambda: customers(1))
+    ws.cached("ids-by-region", lambda: customers(1))  # a name that starts like the other
+    ws.load("customers", customers(4))
+    ws.cached("ids", lambda: customers(2))
+    names = sorted(p.name for p in ws.path.with_name(ws.path.name + ".cache").glob("*.parquet"))
+    assert [n.split(f"-{lifecycle.__version__}-")[0] for n in names] == ["ids", "ids-by-region"]
 
 
 def _reader(path, ready, writers_done, out):

@@ -16,13 +16,14 @@ import subprocess
 import sys
 import time
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from lifecycle.schema import TABLES, DataError
-from lifecycle.workspace import Workspace, _check_readable, default_path
+from lifecycle.workspace import Workspace, _check_readable, _created, default_path
 
 __all__ = ["main"]
 
@@ -44,14 +45,13 @@ def _load(args) -> None:
     path = _load_target(args.path)
     if not any(ch in args.file for ch in "*?["):
         _check_readable(Path(args.file))  # before a new workspace file is made for it
-    new = not path.exists()
-    ws = Workspace.open(path, create=True)
-    try:
+    # An existing workspace: a failed load commits nothing, the file stays byte for byte as it
+    # was, and its lock file stays: it was not made by this command, and writers (of other
+    # library versions too, which do not check that the lock file they waited on is still
+    # there) may be waiting on it. A workspace this command makes: nothing of it stays.
+    opened = nullcontext(Workspace.open(path)) if path.exists() else _created(path)
+    with opened as ws:
         repairs = ws.load(args.kind, args.file, as_of=args.as_of, columns=args.columns)
-    except BaseException:
-        if new and not ws.tables():  # made by this command for this load: leave nothing
-            path.unlink(missing_ok=True)
-        raise
     print(f"loaded {args.kind} into {ws.path}: {ws.table(args.kind).count().execute():,} rows")
     _print_repairs(repairs)
 

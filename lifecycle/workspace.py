@@ -475,14 +475,61 @@ class _FileWrite:
 
 def _locked(path: Path):
     """The lock file at ``path``, opened and locked exclusively (waits for the holder); closing
-    it releases the lock, and so does the end of the process, however it ends."""
-    lock = open(path, "a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-    except BaseException:
+    it releases the lock, and so does the end of the process, however it ends.
+
+    A lock file may be removed by its holder (:func:`_created` does, for a workspace that a
+    failed command made). Whoever was waiting then holds a lock on a file that no longer has
+    that name, while the next comer makes a new one: two holders. So a lock counts only if
+    the file locked is still the one at ``path``; otherwise it is taken again. (Processes
+    running a version of this library from before this check would not notice.)
+    """
+    while True:
+        lock = open(path, "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if os.fstat(lock.fileno()).st_ino == os.stat(path).st_ino:
+                return lock
+        except FileNotFoundError:  # removed while we waited: take the new one
+            pass
+        except BaseException:
+            lock.close()
+            raise
         lock.close()
+
+
+@contextmanager
+def _created(path) -> Iterator[Workspace]:
+    """A new, empty workspace at ``path`` (which must not exist) for the block; if the block
+    fails, nothing it made stays on disk: not the file, its lock file (unless one was there
+    before), its cache, nor the folders made for it (for a command whose first load fails).
+
+    The file is removed only if no one else has committed to it since it was made (its stamp
+    has not changed), checked under its lock; the lock file is removed while held, which
+    :func:`_locked` makes safe for any writer waiting on it.
+    """
+    path = Path(path).resolve()
+    folders = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    lock_path = path.with_name(path.name + ".lock")
+    had_lock, stamp = lock_path.exists(), None
+    try:
+        ws = Workspace.open(path, create=True)
+        stamp = _stamp(path)
+        yield ws
+    except BaseException:
+        if lock_path.exists():
+            with _locked(lock_path):
+                current = _stamp(path) if path.exists() else None
+                if current == stamp:  # ours alone (or never made)
+                    path.unlink(missing_ok=True)
+                    shutil.rmtree(path.with_name(path.name + ".cache"), ignore_errors=True)
+                    if not had_lock:
+                        lock_path.unlink()
+        for folder in folders:  # the deepest first; one that is not empty stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
-    return lock
 
 
 def _store_cache_entry(folder: Path, name: str, target: Path, frame: pd.DataFrame) -> None:

@@ -163,3 +163,36 @@ def test_permission_denied_is_one_line(tmp_path, csv):
                              preexec_fn=preexec, capture_output=True, text=True, timeout=120)
         assert run.returncode == 1
         assert run.stderr.count("\n") == 1 and "Permission denied" in run.stderr, run.stderr
+
+
+def _lifecycle(*argv, cwd=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "lifecycle.cli", *argv], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("where", ["ws.duckdb", "new/folders/ws.duckdb"])
+def test_a_failed_first_load_leaves_nothing_on_disk(tmp_path, where):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,created_at\nC1,2024-01-01\nC1,2024-01-02\n")  # duplicate key
+    run = _lifecycle("load", "customers", str(bad), "--path", str(tmp_path / where))
+    assert run.returncode == 1 and "duplicate key" in run.stderr, run.stderr
+    assert _listing(tmp_path) == ["bad.csv"]  # no workspace, no .lock, no .cache, no folders
+
+
+def test_a_failed_load_leaves_an_existing_workspace_byte_identical(tmp_path):
+    path = tmp_path / "ws.duckdb"
+    ws = Workspace.open(path, create=True, as_of="2024-12-31")
+    ws.load("customers", pd.DataFrame({"customer_id": ["C1"], "created_at": ["2024-01-01"]}))
+    ws.cached("ids", lambda: ws.table("customers").execute())
+    before, listing = path.read_bytes(), _listing(tmp_path)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,created_at\nC1,2024-01-01\nC2,01/02/2024\n")
+    run = _lifecycle("load", "customers", str(bad), "--path", str(path))
+    assert run.returncode == 1 and "ISO 8601" in run.stderr, run.stderr
+    assert path.read_bytes() == before
+    assert _listing(tmp_path) == sorted([*listing, "bad.csv"])  # its lock file stays

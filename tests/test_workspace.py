@@ -1,4 +1,5 @@
 import multiprocessing as mp
+import os
 import queue
 import threading
 
@@ -134,7 +135,6 @@ def test_cached_computes_once_per_version_and_drops_old_versions(ws):
 
 def _killed_cache_writer(path, ready):
     """Write a cache entry and block between writing its temp file and renaming it."""
-    import os
 
     def blocked(*args, **kwargs):
         ready.set()
@@ -179,6 +179,38 @@ def test_cached_prunes_only_its_own_older_entries(ws):
     ws.cached("ids", lambda: customers(2))
     names = sorted(p.name for p in ws.path.with_name(ws.path.name + ".cache").glob("*.parquet"))
     assert [n.split(f"-{lifecycle.__version__}-")[0] for n in names] == ["ids", "ids-by-region"]
+
+
+def test_a_lock_taken_while_its_file_was_removed_is_taken_again(tmp_path):
+    from lifecycle.workspace import _locked
+
+    path = tmp_path / "ws.duckdb.lock"
+    first = _locked(path)
+    got = queue.Queue()
+    waiter = threading.Thread(target=lambda: got.put(_locked(path)))
+    waiter.start()
+    waiter.join(timeout=0.5)
+    assert waiter.is_alive()  # waits for the holder
+    path.unlink()  # the holder removes the lock file, then releases it
+    first.close()
+    second = got.get(timeout=30)
+    try:
+        assert os.fstat(second.fileno()).st_ino == path.stat().st_ino  # the file now there
+    finally:
+        second.close()
+
+
+def test_created_workspace_is_removed_after_a_failure_unless_another_writer_used_it(tmp_path):
+    from lifecycle.workspace import _created
+
+    path = tmp_path / "a" / "ws.duckdb"
+    with pytest.raises(DataError), _created(path) as ws:
+        ws.load("customers", customers().assign(customer_id="C0"))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DataError), _created(path) as ws:
+        Workspace.open(path).load("customers", customers())  # another writer commits
+        ws.load("customers", customers().assign(customer_id="C0"))
+    assert Workspace.open(path).table("customers").count().execute() == 3  # kept
 
 
 def _reader(path, ready, writers_done, out):

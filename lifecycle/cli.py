@@ -115,22 +115,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _mapping(text: str) -> dict[str, str]:
-    """``src=dst[,src=dst...]`` as ``{dst: src}`` (canonical name to the file's column)."""
+def _mapping(text: str) -> list[tuple[str, str]]:
+    """``src=dst[,src=dst...]`` as ``[(src, dst), ...]`` (the file's column, canonical name)."""
     pairs = [item.split("=") for item in text.split(",") if item.strip()]
     if not pairs or any(len(pair) != 2 or not all(p.strip() for p in pair) for pair in pairs):
         raise argparse.ArgumentTypeError(f"{text!r} is not SOURCE=CANONICAL[,SOURCE=CANONICAL]")
-    return {dst.strip(): src.strip() for src, dst in pairs}
+    return [(src.strip(), dst.strip()) for src, dst in pairs]
 
 
-def _columns(mappings: list[dict] | None) -> dict[str, str] | None:
-    merged = {}
-    for mapping in mappings or []:
-        for canonical, source in mapping.items():
-            if merged.get(canonical, source) != source:
-                raise ValueError(f"--columns maps both {merged[canonical]!r} and {source!r} to "
-                                 f"{canonical!r}")
-            merged[canonical] = source
+def _columns(mappings: list[list[tuple[str, str]]] | None) -> dict[str, str] | None:
+    """Every ``--columns`` as one ``{source: canonical}`` mapping, as Workspace.load takes it.
+
+    Two sources mapped onto one canonical name are left to the load to refuse (it names both).
+    """
+    merged: dict[str, str] = {}
+    for source, canonical in (pair for mapping in mappings or [] for pair in mapping):
+        if merged.get(source, canonical) != canonical:
+            raise ValueError(f"--columns maps {source!r} to both {merged[source]!r} and "
+                             f"{canonical!r}")
+        merged[source] = canonical
     return merged or None
 
 

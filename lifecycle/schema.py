@@ -231,7 +231,8 @@ def validate(table, kind: str, *, as_of=None, columns: Mapping[str, str] | None 
         No event timestamp may lie after it (default: now, UTC). A date without a time of
         day includes that whole day.
     columns : mapping, optional
-        Canonical name to the caller's column name, for sources that name columns otherwise.
+        ``{source name: canonical name}`` for source columns named otherwise, as in
+        ``DataFrame.rename(columns=...)``: see :func:`as_table`.
     allow_empty : bool
         Accept a table without rows (default: an empty table is an error).
 
@@ -293,10 +294,43 @@ def _naive(ts) -> pd.Timestamp:
 def as_table(table, kind: str, *, columns: Mapping[str, str] | None = None) -> ibis.Table:
     """The first step of :func:`validate`: an ibis table with canonical column names.
 
-    The column mapping is checked (every source column named must exist, no two columns may
-    end up with one name). Pandas frames are checked for what a database cannot hold (mixed
-    value types in one column, integers beyond 64 bits, mixed timezone-aware and naive
-    timestamps) and wrapped as a memtable.
+    Parameters
+    ----------
+    table : pandas.DataFrame or ibis.Table
+        The source table.
+    kind : str
+        A canonical table name: one of ``TABLES``.
+    columns : mapping, optional
+        ``{source name: canonical name}`` for source columns named otherwise: the direction of
+        ``DataFrame.rename(columns=...)`` and of the command line's
+        ``--columns member_no=customer_id``. Every source column named must exist, every
+        canonical name must be a column of ``kind``, and no two columns may end up with one
+        name (a source column mapped onto a name the source already has, or two onto one).
+
+    Returns
+    -------
+    ibis.Table
+        The source, renamed; not yet validated. A pandas frame is first checked for what a
+        database cannot hold (mixed value types in one column, integers beyond 64 bits, mixed
+        timezone-aware and naive timestamps) and wrapped as a memtable.
+
+    Raises
+    ------
+    DataError
+        For every fault of the mapping, or of a pandas frame, at once.
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"member_no": [7], "order_time": ["2024-01-05"], "amount": [9.5]})
+    >>> mapping = {"member_no": "customer_id", "order_time": "ts"}
+    >>> as_table(orders, "transactions", columns=mapping).columns
+    ('customer_id', 'ts', 'amount')
+    >>> as_table(orders, "transactions", columns={"member": "customer_id"})
+    Traceback (most recent call last):
+    ...
+    lifecycle.schema.DataError: table 'transactions', column 'customer_id': column mapping
+    'member' -> 'customer_id': the source has no column 'member' (columns present: member_no,
+    order_time, amount) (0 rows)
     """
     return _to_ibis(table, TABLES[kind], columns or {})
 
@@ -304,11 +338,11 @@ def as_table(table, kind: str, *, columns: Mapping[str, str] | None = None) -> i
 def _to_ibis(table, spec: TableSpec, columns: Mapping[str, str]) -> ibis.Table:
     rename = _checked_mapping(spec, list(table.columns), columns)
     if isinstance(table, pd.DataFrame):
-        df = table.rename(columns={v: k for k, v in rename.items()})
+        df = table.rename(columns=rename)
         _raise_if(_pandas_problems(df, spec))
         df = _pandas_numbers(_pandas_timestamps(df, spec), spec)
         return ibis.memtable(df.reset_index(drop=True))
-    return table.rename(rename) if rename else table
+    return table.rename({new: old for old, new in rename.items()}) if rename else table
 
 
 def _raise_if(problems: list[Problem]) -> None:
@@ -317,29 +351,28 @@ def _raise_if(problems: list[Problem]) -> None:
 
 
 def _checked_mapping(spec: TableSpec, present: list, columns: Mapping[str, str]) -> dict:
-    """The renames ``{canonical: source}`` of a column mapping, or a DataError naming its faults.
+    """The renames ``{source: canonical}`` of a column mapping, or a DataError naming its faults.
 
-    A mapping may name only canonical columns of the table and only columns the source has,
+    A mapping may name only columns the source has and only canonical columns of the table,
     and the renamed source may not hold two columns of one name.
     """
     names = [c.name for c in spec.columns]
     listed = ", ".join(map(str, present)) or "none"
     problems = []
-    for canonical, source in columns.items():
+    for source, canonical in columns.items():
         if canonical not in names:
-            problems.append(Problem(spec.name, str(canonical), f"column mapping {canonical!r} <- "
-                                    f"{source!r}: not a column of {spec.name} (its columns: "
+            problems.append(Problem(spec.name, str(canonical), f"column mapping {source!r} -> "
+                                    f"{canonical!r}: not a column of {spec.name} (its columns: "
                                     f"{', '.join(names)})", 0))
         elif source not in present:
-            problems.append(Problem(spec.name, canonical, f"column mapping {canonical!r} <- "
-                                    f"{source!r}: the source has no column {source!r} (columns "
+            problems.append(Problem(spec.name, canonical, f"column mapping {source!r} -> "
+                                    f"{canonical!r}: the source has no column {source!r} (columns "
                                     f"present: {listed})", 0))
     _raise_if(problems)
     rename = {k: v for k, v in columns.items() if k != v}
-    inverse = {v: k for k, v in rename.items()}
-    after = pd.Series([inverse.get(c, c) for c in present], dtype=object)
+    after = pd.Series([rename.get(c, c) for c in present], dtype=object)
     for name in after[after.duplicated()].unique():
-        sources = [repr(c) for c in present if inverse.get(c, c) == name]
+        sources = [repr(c) for c in present if rename.get(c, c) == name]
         problems.append(Problem(spec.name, str(name), f"two source columns would both be named "
                                 f"{name!r} ({' and '.join(sources)}): drop or rename one, or fix "
                                 "the column mapping", 0))

@@ -281,12 +281,25 @@ class Workspace:
         as_of : timestamp-like, optional
             No event may lie after it (default: the workspace's ``as_of``, else now).
         columns : mapping, optional
-            Canonical column name to the source's column name.
+            ``{source name: canonical name}`` for the source's columns that are named
+            otherwise, as in ``DataFrame.rename(columns=...)`` and the command line's
+            ``--columns member_no=customer_id`` (see :func:`lifecycle.schema.as_table`).
 
         Returns
         -------
         pandas.DataFrame
             The repairs made (``table, column, repair, rows``), also kept in :meth:`quality`.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = Workspace.open(Path(tempfile.mkdtemp()) / "shop.duckdb", create=True)
+        >>> members = pd.DataFrame({"member_no": ["007", "008"],
+        ...                         "joined": ["2024-03-01", "2024-05-02"]})
+        >>> _ = ws.load("customers", members, as_of="2024-12-31",
+        ...             columns={"member_no": "customer_id", "joined": "created_at"})
+        >>> ws.table("customers").customer_id.execute().tolist()
+        ['007', '008']
         """
         as_of = as_of if as_of is not None else self.as_of
         with self.writing() as con:

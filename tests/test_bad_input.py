@@ -59,7 +59,7 @@ class Case:
     column: str
     build: Callable[[pd.DataFrame], pd.DataFrame]
     outcomes: dict = field(default_factory=dict)  # path -> outcome; a path absent: not possible
-    columns: dict | None = None
+    columns: dict | None = None  # source name -> canonical name, as Workspace.load takes it
 
 
 def every(outcome) -> dict:
@@ -304,13 +304,13 @@ def table_cases(spec: TableSpec):
         yield Case("required column missing", spec.name, name,
                    lambda df, n=name: df.drop(columns=n), every(Reject("required column missing")))
     yield Case("misspelt mapping", spec.name, first, lambda df: df,
-               every(Reject("the source has no column 'membr_no'")), {first: "membr_no"})
+               every(Reject("the source has no column 'membr_no'")), {"membr_no": first})
     yield Case("mapping onto an existing column", spec.name, first,
                lambda df: df.assign(member_no=df[first]),
-               every(Reject("two source columns would both be named")), {first: "member_no"})
+               every(Reject("two source columns would both be named")), {"member_no": first})
     yield Case("mapping to an unknown column", spec.name, "custmer_id",
                lambda df: df.rename(columns={first: "member_no"}),
-               every(Reject("not a column of")), {"custmer_id": "member_no"})
+               every(Reject("not a column of")), {"member_no": "custmer_id"})
     yield Case("empty table", spec.name, "*", lambda df: df.iloc[:0],
                every(Reject("empty table")))
     yield Case("a column twice", spec.name, first,
@@ -492,7 +492,7 @@ def test_cli_load(case, tmp_path, capsys):
     Workspace.open(path, create=True, as_of=AS_OF).load(case.kind, valid(case.kind))
     file = source_of(case.build(valid(case.kind)), "csv", tmp_path)
     argv = ["load", case.kind, str(file), "--path", str(path)]
-    argv += [f"--columns={s}={c}" for c, s in (case.columns or {}).items()]
+    argv += [f"--columns={s}={c}" for s, c in (case.columns or {}).items()]
     expected = case.outcomes["csv"]
     code = main(argv)
     err = capsys.readouterr().err

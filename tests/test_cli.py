@@ -196,3 +196,22 @@ def test_a_failed_load_leaves_an_existing_workspace_byte_identical(tmp_path):
     assert run.returncode == 1 and "ISO 8601" in run.stderr, run.stderr
     assert path.read_bytes() == before
     assert _listing(tmp_path) == sorted([*listing, "bad.csv"])  # its lock file stays
+
+
+def test_columns_read_source_to_canonical_like_the_library(tmp_path, csv):
+    path = tmp_path / "ws.duckdb"
+    run = _lifecycle("load", "customers", str(csv), "--path", str(path),
+                     "--columns", "member_no=customer_id", "--columns", "joined=created_at")
+    assert run.returncode == 0, run.stderr
+    api = Workspace.open(tmp_path / "api.duckdb", create=True)
+    api.load("customers", csv, columns={"member_no": "customer_id", "joined": "created_at"})
+    assert Workspace.open(path).table("customers").execute().equals(
+        api.table("customers").execute())
+    twice = _lifecycle("load", "customers", str(csv), "--path", str(path),
+                       "--columns", "member_no=customer_id,member_no=created_at")
+    assert twice.returncode == 1
+    assert "maps 'member_no' to both 'customer_id' and 'created_at'" in twice.stderr
+    onto_one = _lifecycle("load", "customers", str(csv), "--path", str(path),
+                          "--columns", "member_no=customer_id,joined=customer_id")
+    assert onto_one.returncode == 1 and onto_one.stderr.count("\n") == 1
+    assert "would both be named 'customer_id'" in onto_one.stderr, onto_one.stderr

@@ -209,8 +209,11 @@ def test_every_problem_is_reported_at_once():
 def test_caller_column_names():
     df = transactions().rename(columns={"customer_id": "cust", "ts": "order_time"})
     clean, _ = validate(df, "transactions", as_of=AS_OF,
-                        columns={"customer_id": "cust", "ts": "order_time"})
+                        columns={"cust": "customer_id", "order_time": "ts"})
     assert {"customer_id", "ts"} <= set(clean.columns)
+    lazy, _ = validate(ibis.memtable(df), "transactions", as_of=AS_OF,
+                       columns={"cust": "customer_id", "order_time": "ts"})
+    assert {"customer_id", "ts"} <= set(lazy.columns) and "cust" not in lazy.columns
 
 
 def test_ibis_in_ibis_out_and_input_untouched():

@@ -72,8 +72,16 @@ def test_csv_and_parquet_are_read_by_duckdb_not_pandas(ws, tmp_path, monkeypatch
 
 def test_caller_column_names_are_mapped(ws):
     df = customers().rename(columns={"customer_id": "member_no", "created_at": "joined"})
-    ws.load("customers", df, columns={"customer_id": "member_no", "created_at": "joined"})
+    ws.load("customers", df, columns={"member_no": "customer_id", "joined": "created_at"})
     assert ws.table("customers").customer_id.execute().tolist() == ["C0", "C1", "C2"]
+    parquet = ws.path.with_name("members.parquet")  # a file: the same direction
+    df.assign(member_no=["M0", "M1", "M2"]).to_parquet(parquet)
+    ws.load("customers", parquet, columns={"member_no": "customer_id", "joined": "created_at"})
+    assert ws.table("customers").customer_id.execute().tolist() == ["M0", "M1", "M2"]
+    with pytest.raises(DataError, match="would both be named 'customer_id'"):
+        ws.load("customers", df.assign(old_id=1), columns={"member_no": "customer_id",
+                                                          "old_id": "customer_id",
+                                                          "joined": "created_at"})
 
 
 def test_failed_load_leaves_previous_version_and_no_debris(ws, tmp_path):

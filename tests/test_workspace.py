@@ -2,6 +2,7 @@ import multiprocessing as mp
 import os
 import queue
 import threading
+from contextlib import contextmanager
 
 import ibis
 import pandas as pd
@@ -141,6 +142,22 @@ def test_cached_computes_once_per_version_and_drops_old_versions(ws):
     assert kept == [".lock", f"ids-{lifecycle.__version__}-{ws.version}.parquet"]
 
 
+@contextmanager
+def _killed_when_ready(target, path):
+    """Run ``target(path, ready)`` in a spawned process; once it sets ``ready``, run the
+    block, then kill the process (also when the block fails)."""
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    child = ctx.Process(target=target, args=(path, ready))
+    child.start()
+    try:
+        assert ready.wait(timeout=120)
+        yield
+    finally:
+        child.kill()
+        child.join(timeout=30)
+
+
 def _killed_cache_writer(path, ready):
     """Write a cache entry and block between writing its temp file and renaming it."""
 
@@ -155,21 +172,13 @@ def _killed_cache_writer(path, ready):
 def test_cache_writers_remove_the_temp_files_of_killed_ones_only(ws):
     ws.load("customers", customers(3))
     folder = ws.path.with_name(ws.path.name + ".cache")
-    ctx = mp.get_context("spawn")
-    ready = ctx.Event()
-    child = ctx.Process(target=_killed_cache_writer, args=(ws.path, ready))
-    child.start()
-    try:
-        assert ready.wait(timeout=120)
+    with _killed_when_ready(_killed_cache_writer, ws.path):
         temps = list(folder.glob(".*.tmp"))
         assert len(temps) == 1  # the live writer's temp file
         other = threading.Thread(target=ws.cached, args=("names", lambda: customers(1)))
         other.start()
         other.join(timeout=1)
         assert other.is_alive() and temps[0].exists()  # waits, and leaves a live temp alone
-    finally:
-        child.kill()
-        child.join(timeout=30)
     other.join(timeout=60)
     assert not other.is_alive()
     assert list(folder.glob(".*.tmp")) == []  # the killed writer's temp file is gone
@@ -334,15 +343,8 @@ def _killed_writer(path, ready):
 
 def test_next_writer_removes_what_a_killed_writer_left(ws):
     ws.load("customers", customers(3))
-    ctx = mp.get_context("spawn")
-    ready = ctx.Event()
-    child = ctx.Process(target=_killed_writer, args=(ws.path, ready))
-    child.start()
-    try:
-        assert ready.wait(timeout=120)
-    finally:
-        child.kill()
-        child.join(timeout=30)
+    with _killed_when_ready(_killed_writer, ws.path):
+        pass
     debris = list(ws.path.parent.glob(f".{ws.path.name}.*.tmp*"))
     assert debris  # the killed writer's private copy is still there
     ws.load("customers", customers(2))

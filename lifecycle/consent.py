@@ -129,5 +129,8 @@ def valid_in_periods(consents, periods: ir.Table, *, channel: str,
 
 
 def _overlaps(t: ir.Table, period) -> ir.BooleanValue:
+    """``[granted_at, end)`` and the period share an instant: both start before the other
+    ends (a consent revoked at the instant it was granted was never valid)."""
     end = _ends(t)
-    return (t.granted_at < period["period_end"]) & (end.isnull() | (end > period["period_start"]))
+    return (t.granted_at < period["period_end"]) & (
+        end.isnull() | ((end > period["period_start"]) & (end > t.granted_at)))

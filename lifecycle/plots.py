@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -628,4 +629,74 @@ def distribution_figure(frame: pd.DataFrame, *, value: str, group: str,
     fig.update_layout(**{**_LAYOUT, "hovermode": "closest"}, showlegend=False,
                       title=title or f"{value.replace('_', ' ')} by {group.replace('_', ' ')}")
     fig.update_yaxes(title_text=value.replace("_", " "))
+    return fig
+
+
+def open_reach_figure(reach: pd.DataFrame, *,
+                      title: str = "Open rate and open reach by month") -> go.Figure:
+    """Lines of open rate (per delivered message) and open reach (share of the list that
+    opened anything) per period, with the machine-open-free variants dashed.
+
+    ``reach`` has ``period_start`` and ``open_rate``, ``human_open_rate`` (optional),
+    ``open_reach`` and ``human_open_reach``, as :func:`lifecycle.kpis.open_reach` returns
+    (``human_open_rate`` from :func:`lifecycle.kpis.message_kpis` by period, if joined).
+
+    Examples
+    --------
+    >>> reach = pd.DataFrame({"period_start": pd.to_datetime(["2024-01-01", "2024-02-01"]),
+    ...                       "open_rate": [0.4, 0.42], "open_reach": [0.3, 0.28],
+    ...                       "human_open_reach": [0.2, 0.19]})
+    >>> [t.name for t in open_reach_figure(reach).data]
+    ['open rate', 'open reach', 'open reach, machine opens left out']
+    """
+    lines = [("open_rate", "open rate", "#1f77b4", "solid"),
+             ("human_open_rate", "open rate, machine opens left out", "#1f77b4", "dash"),
+             ("open_reach", "open reach", "#d62728", "solid"),
+             ("human_open_reach", "open reach, machine opens left out", "#d62728", "dash")]
+    fig = go.Figure([go.Scatter(x=reach.period_start.to_numpy(), y=reach[col].to_numpy(),
+                                name=name, mode="lines+markers",
+                                line={"color": color, "dash": dash},
+                                hovertemplate="%{y:.1%}")
+                     for col, name, color, dash in lines if col in reach.columns])
+    fig = _finish(fig, reach, title, "Share")
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return period_axis(fig, reach.period_start)
+
+
+def forest_figure(tests: pd.DataFrame, *, label_col: str = "test",
+                  title: str = "A/B tests: effect of each variant against its control",
+                  x_title: str = "Effect (points)", scale: float = 100.0) -> go.Figure:
+    """A forest plot: each test's effect as a point with its confidence interval, zero marked.
+
+    ``tests`` has ``label_col`` (one line per row, top to bottom in the frame's order),
+    ``effect``, ``ci_low``, ``ci_high`` and ``significant``, as :func:`lifecycle.kpis.ab_test`
+    returns with a label added. ``scale`` turns proportions into percentage points (use 1 for
+    means).
+
+    Examples
+    --------
+    >>> tests = pd.DataFrame({"test": ["opens, thank B", "clicks, guide B"],
+    ...                       "effect": [0.07, 0.01], "ci_low": [0.04, -0.01],
+    ...                       "ci_high": [0.10, 0.03], "significant": [True, False]})
+    >>> fig = forest_figure(tests)
+    >>> fig.data[0].x.tolist(), list(fig.data[0].y)
+    ([7.0, 1.0], ['opens, thank B', 'clicks, guide B'])
+    """
+    effect, low, high = (tests[c].to_numpy(dtype=float) * scale
+                         for c in ("effect", "ci_low", "ci_high"))
+    colors = np.where(tests.significant.to_numpy(dtype=bool), "#1f77b4", "#999999")
+    point = go.Scatter(
+        x=effect, y=tests[label_col].astype(str).to_numpy(), mode="markers", name="effect",
+        marker={"color": colors, "size": 10},
+        error_x={"type": "data", "symmetric": False, "array": high - effect,
+                 "arrayminus": effect - low, "color": "#555555"},
+        customdata=np.c_[low, high],
+        hovertemplate="%{y}: %{x:.2f} (%{customdata[0]:.2f} to %{customdata[1]:.2f})"
+                      "<extra></extra>")
+    fig = go.Figure([point])
+    fig.add_vline(x=0, line={"color": "#333333", "width": 1})
+    fig.update_layout(**{**_LAYOUT, "hovermode": "closest", "showlegend": False,
+                         "height": max(240, 60 + 44 * len(tests))}, title=title)
+    fig.update_xaxes(title_text=x_title, zeroline=False)
+    fig.update_yaxes(autorange="reversed")
     return fig

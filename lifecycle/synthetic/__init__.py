@@ -15,6 +15,9 @@ so that models can be checked against it:
 * marketing journeys convert according to known per-channel effects (``Truth.channels``);
 * welcome-program variants have known open / click rates (``Truth.ab_tests``) and the program
   shifts treated customers' purchases into stores by a known amount (``Truth.control``);
+  30 % of recipients read mail in an app that prefetches every message on delivery: their
+  recorded opens are machine opens (``messages.machine_open``), and the true open rates hold for
+  the others;
 * a known handful of e-mail addresses is dirty and some devices are shared (``Truth.emails``,
   ``Truth.shared_devices``).
 
@@ -28,8 +31,9 @@ research behaviour seen just before ``as_of`` and are reported in ``Truth.intent
 amount is ``Gamma(shape p, rate nu_i)`` with ``nu_i ~ Gamma(shape q, rate v)`` (mean ``p / nu_i``),
 rounded to cents; returns are separate negative rows a few days later.
 
-Everything is drawn from one ``numpy.random.default_rng(random_state)``: the same seed gives the
-same tables. All work is vectorised numpy. Memory: ids with many values (customer, transaction,
+Each step draws from a random stream of its own, derived from ``random_state`` and the step's
+name: the same seed gives the same tables, and changing one domain leaves the others' as they
+were. All work is vectorised numpy. Memory: ids with many values (customer, transaction,
 message, anonymous, session, person) are pandas ``str`` (Arrow) columns; ids with few values
 (product, campaign, cell, run, offer) and labels are categoricals of strings; timestamps are
 naive UTC ``datetime64[us]``.
@@ -87,6 +91,8 @@ class Truth:
         channel) and ``shapley_share`` (exact Shapley value of the expected conversions).
     ab_tests : DataFrame
         Welcome steps: ``step, cell_id, variant, metric, true_rate, winner, description``.
+        The rates are those of recipients whose opens are seen (not machine opens), per
+        delivered message; ``click_rate`` holds for every recipient.
     control : dict
         Welcome control group and its store effect (treated customers' purchases in the 90 days
         after welcome go to a store with probability +0.20; the purchase process is unchanged):

@@ -24,6 +24,7 @@ _WELCOME = [  # step, day, open rate A / B, click-to-open A / B, description A /
 _WELCOME_CELLS = ["welcome_thank_A", "welcome_thank_B", "welcome_guide_A", "welcome_guide_B",
                   "welcome_surprise"]
 _CONTROL_SHARE = 0.10
+_PREFETCH_SHARE = 0.30  # recipients whose mail app fetches every message on delivery
 _NEWSLETTER = {"days": 180, "open": 0.24, "cto": 0.14, "unsub": 0.003, "complaint": 0.0006}
 
 
@@ -51,6 +52,7 @@ class _Message(NamedTuple):
     clicked: np.ndarray
     unsub: np.ndarray
     complaint: np.ndarray
+    machine: np.ndarray  # the recorded open is a privacy-protection prefetch
 
 
 def welcome_groups(world: World, created, email: Consent) -> np.ndarray:
@@ -106,7 +108,9 @@ def email_messages(world: World, welcome: Sends, groups, created, email_consent:
     """
     newsletter, dates = _newsletter_sends(world, groups, created, email_consent)
     m = _concat(welcome, newsletter)
-    m = _outcomes(world.rng, _take(m, np.lexsort((m.sent, m.cust))), email, engagement)
+    prefetch = world.rng.random(world.n) < _PREFETCH_SHARE
+    m = _outcomes(world.rng, _take(m, np.lexsort((m.sent, m.cust))), email, engagement,
+                  prefetch)
     stop = m.hard | np.isfinite(m.unsub) | np.isfinite(m.complaint)
     before = np.cumsum(stop) - stop
     first = np.flatnonzero(np.r_[True, m.cust[1:] != m.cust[:-1]])
@@ -121,8 +125,13 @@ def email_messages(world: World, welcome: Sends, groups, created, email_consent:
     return _message_table(world, m, dates, customer_ids), unsubscribed
 
 
-def _outcomes(rng, m: Sends, email: Emails, engagement) -> _Message:
-    """Bounces, opens, clicks, unsubscribes and complaints of each message."""
+def _outcomes(rng, m: Sends, email: Emails, engagement, prefetch) -> _Message:
+    """Bounces, opens, clicks, unsubscribes and complaints of each message.
+
+    A recipient whose mail app prefetches (``prefetch``) records an open minutes after every
+    delivery, flagged as a machine open; their own opens are then hidden behind it, only their
+    clicks show (the open time is the earlier of the two).
+    """
     size = len(m.cust)
     issue = email.issue[m.cust]
     bad = (issue == _ISSUES.index("invalid")) | ((issue == _ISSUES.index("disposable"))
@@ -136,6 +145,9 @@ def _outcomes(rng, m: Sends, email: Emails, engagement) -> _Message:
     opened_at = np.where(opened, m.sent + rng.lognormal(np.log(2 / 24), 1.2, size), np.nan)
     clicked = opened & (rng.random(size) < cto)
     clicked_at = np.where(clicked, opened_at + rng.exponential(3 * _MINUTE, size), np.nan)
+    machine = delivered & prefetch[m.cust]
+    fetched = m.sent + rng.uniform(1, 15, size) * _MINUTE
+    opened_at = np.where(machine, np.fmin(fetched, opened_at), opened_at)
     news = m.step == 3
     role = issue == _ISSUES.index("role")
     unsub = delivered & (rng.random(size) < np.where(news, _NEWSLETTER["unsub"], 0.002))
@@ -143,7 +155,7 @@ def _outcomes(rng, m: Sends, email: Emails, engagement) -> _Message:
     later = rng.lognormal(np.log(0.25), 1.0, size)
     return _Message(*m, hard=hard, bounce=bounce, opened=opened_at, clicked=clicked_at,
                     unsub=np.where(unsub & ~complaint, m.sent + later, np.nan),
-                    complaint=np.where(complaint, m.sent + later, np.nan))
+                    complaint=np.where(complaint, m.sent + later, np.nan), machine=machine)
 
 
 def _rates(cell):
@@ -166,7 +178,8 @@ def _message_table(world: World, m: _Message, dates, customer_ids: pa.Array) -> 
         "cell_id": _cat(m.cell, cells), "variant": _cat(m.var, ["A", "B"]),
         "delivered": m.bounce < 0, "bounce": _cat(m.bounce, ["hard", "soft"]),
         "opened_at": _ts(world, m.opened), "clicked_at": _ts(world, m.clicked),
-        "unsubscribed_at": _ts(world, m.unsub), "complained_at": _ts(world, m.complaint)})
+        "unsubscribed_at": _ts(world, m.unsub), "complained_at": _ts(world, m.complaint),
+        "machine_open": m.machine & np.isfinite(m.opened)})
 
 
 def contact_history(world: World, welcome: Sends, groups, created,

@@ -1,5 +1,39 @@
-"""Campaign results: message KPIs and open reach (:mod:`~lifecycle.kpis.messages`)."""
+"""Campaign results: message KPIs, open reach, A/B tests and the store lift of a control group.
 
+- :mod:`~lifecycle.kpis.messages`: :func:`message_kpis` (sends, deliveries, unique opens and
+  clicks, opt-outs, complaints and credited sales per campaign, cell, variant, send or period,
+  every rate with its stated denominator) and :func:`open_reach` (open rate next to the share
+  of the list that opened anything);
+- :mod:`~lifecycle.kpis.experiments`: :func:`ab_test` (A/B/n tests on proportions such as
+  opens, clicks and conversions, or on means such as revenue per recipient: effect, interval,
+  p-value, minimum detectable effect, sample-ratio check), :func:`ab_test_from_stats` (the
+  same from per-variant counts), :func:`sample_ratio_mismatch`,
+  :func:`minimum_detectable_effect` and :func:`verdict` (a result in one sentence).
+
+Aggregates are computed in the backend (DuckDB or any ibis backend); only per-group counts
+and moments come into Python, where statsmodels and scipy do the statistics. Results are
+small pandas frames whatever the input.
+"""
+
+from lifecycle.kpis.experiments import (
+    POWER,
+    SRM_ALPHA,
+    ab_test,
+    ab_test_from_stats,
+    minimum_detectable_effect,
+    sample_ratio_mismatch,
+    verdict,
+)
 from lifecycle.kpis.messages import message_kpis, open_reach
 
-__all__ = ["message_kpis", "open_reach"]
+__all__ = [
+    "POWER",
+    "SRM_ALPHA",
+    "ab_test",
+    "ab_test_from_stats",
+    "message_kpis",
+    "minimum_detectable_effect",
+    "open_reach",
+    "sample_ratio_mismatch",
+    "verdict",
+]

@@ -8,7 +8,9 @@
   opens, clicks and conversions, or on means such as revenue per recipient: effect, interval,
   p-value, minimum detectable effect, sample-ratio check), :func:`ab_test_from_stats` (the
   same from per-variant counts), :func:`sample_ratio_mismatch`,
-  :func:`minimum_detectable_effect` and :func:`verdict` (a result in one sentence).
+  :func:`minimum_detectable_effect` and :func:`verdict` (a result in one sentence);
+- :mod:`~lifecycle.kpis.lift`: :func:`store_lift` (store and web purchases of contacted
+  customers against the held-out control group, in a window after contact).
 
 Aggregates are computed in the backend (DuckDB or any ibis backend); only per-group counts
 and moments come into Python, where statsmodels and scipy do the statistics. Results are
@@ -24,16 +26,20 @@ from lifecycle.kpis.experiments import (
     sample_ratio_mismatch,
     verdict,
 )
+from lifecycle.kpis.lift import MEASURES, Lift, store_lift
 from lifecycle.kpis.messages import message_kpis, open_reach
 
 __all__ = [
+    "MEASURES",
     "POWER",
     "SRM_ALPHA",
+    "Lift",
     "ab_test",
     "ab_test_from_stats",
     "message_kpis",
     "minimum_detectable_effect",
     "open_reach",
     "sample_ratio_mismatch",
+    "store_lift",
     "verdict",
 ]

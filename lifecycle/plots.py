@@ -647,12 +647,12 @@ def open_reach_figure(reach: pd.DataFrame, *,
     ...                       "open_rate": [0.4, 0.42], "open_reach": [0.3, 0.28],
     ...                       "human_open_reach": [0.2, 0.19]})
     >>> [t.name for t in open_reach_figure(reach).data]
-    ['open rate', 'open reach', 'open reach, machine opens left out']
+    ['open rate', 'open reach', 'open reach, no machine opens']
     """
     lines = [("open_rate", "open rate", "#1f77b4", "solid"),
-             ("human_open_rate", "open rate, machine opens left out", "#1f77b4", "dash"),
+             ("human_open_rate", "open rate, no machine opens", "#1f77b4", "dash"),
              ("open_reach", "open reach", "#d62728", "solid"),
-             ("human_open_reach", "open reach, machine opens left out", "#d62728", "dash")]
+             ("human_open_reach", "open reach, no machine opens", "#d62728", "dash")]
     fig = go.Figure([go.Scatter(x=reach.period_start.to_numpy(), y=reach[col].to_numpy(),
                                 name=name, mode="lines+markers",
                                 line={"color": color, "dash": dash},
@@ -660,6 +660,8 @@ def open_reach_figure(reach: pd.DataFrame, *,
                      for col, name, color, dash in lines if col in reach.columns])
     fig = _finish(fig, reach, title, "Share")
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_layout(height=380, margin={**_LAYOUT["margin"], "b": 90},
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0})
     return period_axis(fig, reach.period_start)
 
 

@@ -70,6 +70,14 @@ SCENARIOS = {
         ("region", select("lifecycle-region-filter", "All"), "All"),
         ("acquisition_channel", select("lifecycle-acquisition-filter", "All"), "All"),
     ],
+    "campaign-results.ipynb": [
+        ("program", select("lifecycle-program-filter", "Welcome"), "welcome"),
+        ("months", nudge("lifecycle-period-filter", "ArrowRight"), None),
+        ("channel", toggle("lifecycle-message-channel-filter", "Email"), "email"),
+        ("program", select("lifecycle-program-filter", "All"), "All"),
+        ("channel", toggle("lifecycle-message-channel-filter", "All"), "All"),
+        ("months", nudge("lifecycle-period-filter", "ArrowLeft"), None),
+    ],
     "workshop.ipynb": [
         ("weight_margin", nudge("weight-margin", "ArrowRight"), 1.5),
         ("direction_tenure", toggle("direction-tenure", "less is better"), "less is better"),
@@ -90,6 +98,10 @@ INVARIANTS = {
     "workshop.ipynb": [
         ("kept + new = top", lambda c: c["kept"]["value"] + c["entered"]["value"]
          == c["top"]["value"]),
+    ],
+    "campaign-results.ipynb": [
+        ("delivered are sent", lambda c: 0 < c["delivered"]["value"] <= c["sent"]["value"]),
+        ("rates are shares", lambda c: 0 <= c["ctr"]["value"] <= c["open-rate"]["value"] <= 1),
     ],
     "overview.ipynb": [
         ("new customers are buying customers",

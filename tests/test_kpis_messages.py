@@ -167,3 +167,26 @@ def test_contradictory_messages_are_refused_at_the_boundary():
     early = M.assign(channel="email", opened_at=M.opened_at - pd.Timedelta(days=1))
     with pytest.raises(DataError, match="opened_at before sent_at"):
         validate(early, "messages", as_of="2024-12-31")
+
+
+def test_programs_against_the_newsletter():
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    from lifecycle.kpis import against_baseline
+
+    k = pd.DataFrame({"campaign_id": ["newsletter", "welcome", "winback"],
+                      "delivered": [4000, 1000, 500], "human_opens": [800, 300, 90],
+                      "clicks": [120, 70, 10], "conversions": [80, 30, 8]})
+    out = against_baseline(k).set_index(["measure", "campaign_id"])
+    assert out.index.tolist() == [(m, c) for m in ("open rate", "CTR", "conversion rate")
+                                  for c in ("welcome", "winback")]
+    row = out.loc[("CTR", "welcome")]
+    assert row.effect == pytest.approx(0.07 - 0.03)
+    low, high = confint_proportions_2indep(70, 1000, 120, 4000, method="newcomb")
+    assert (row.ci_low, row.ci_high) == pytest.approx((low, high))
+    assert out.loc[("open rate", "winback")].effect == pytest.approx(0.18 - 0.2)
+    with pytest.raises(ValueError, match="baseline 'retention' is not among"):
+        against_baseline(k, baseline="retention")
+    with pytest.raises(DataError, match="needs at least"):  # 0.3 % of 500: too few to say
+        against_baseline(k.assign(conversions=[12, 3, 1]))
+    assert set(against_baseline(k, measures=("CTR",)).measure) == {"CTR"}

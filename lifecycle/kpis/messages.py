@@ -54,7 +54,7 @@ from lifecycle._frames import lazy, require
 from lifecycle.attribution import conversions
 from lifecycle.consent import valid_in_periods
 
-__all__ = ["message_kpis", "open_reach"]
+__all__ = ["against_baseline", "message_kpis", "open_reach"]
 
 _REQUIRED = ["message_id", "customer_id", "sent_at"]
 _COMPLAINT_WARNING, _COMPLAINT_LIMIT = 0.001, 0.003
@@ -272,3 +272,71 @@ def open_reach(messages, consents, *, start, end, freq: str = "MS", channel: str
     return out.assign(open_reach=out.openers / listed_n,
                       human_open_reach=out.human_openers / listed_n,
                       open_rate=out.opens / out.delivered.where(out.delivered > 0))
+
+
+_COMPARED = {"human_opens": "open rate", "clicks": "CTR", "conversions": "conversion rate"}
+
+
+def against_baseline(kpis: pd.DataFrame, *, baseline: str = "newsletter",
+                     key: str = "campaign_id", alpha: float = 0.05,
+                     measures=("open rate", "CTR", "conversion rate")) -> pd.DataFrame:
+    """Each group's open rate (machine opens left out), CTR and conversion rate against the
+    baseline group's, as differences with Newcombe intervals.
+
+    Parameters
+    ----------
+    kpis : pandas.DataFrame
+        :func:`message_kpis` by ``key`` (``conversions`` compared when present).
+    baseline : str
+        The ``key`` value the others are compared with (the normal newsletter).
+    key : str
+        The column naming the groups.
+    alpha : float
+        Intervals are ``1 - alpha``.
+    measures : sequence of str
+        Which of "open rate", "CTR" and "conversion rate" (compared when the frame has
+        ``conversions``: :func:`message_kpis` with ``transactions``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per measure and non-baseline group: ``measure`` ("open rate", "CTR",
+        "conversion rate"), ``key``, ``delivered, baseline_delivered, rate, baseline_rate,
+        effect, ci_low, ci_high, p_value, significant``. The statistics are
+        :func:`lifecycle.kpis.ab_test_from_stats`' on the delivered messages; the groups'
+        audiences differ, so this compares how the programs did, not a randomised test.
+
+    Raises
+    ------
+    DataError
+        Groups too small for a measure (with the size needed), as for an A/B test.
+
+    Examples
+    --------
+    >>> k = pd.DataFrame({"campaign_id": ["newsletter", "welcome"], "delivered": [4000, 1000],
+    ...                   "human_opens": [800, 300], "clicks": [120, 70]})
+    >>> against_baseline(k)[["measure", "campaign_id", "rate", "baseline_rate", "effect"]]
+         measure campaign_id  rate  baseline_rate  effect
+    0  open rate     welcome  0.30           0.20    0.10
+    1        CTR     welcome  0.07           0.03    0.04
+    """
+    from lifecycle.kpis.experiments import ab_test_from_stats
+
+    if baseline not in set(kpis[key]):
+        raise ValueError(f"the baseline {baseline!r} is not among the {key} values "
+                         f"{sorted(map(str, kpis[key]))}")
+    rows = []
+    for count, measure in _COMPARED.items():
+        if measure not in measures or (count == "conversions" and count not in kpis):
+            continue
+        stats = pd.DataFrame({"variant": kpis[key].astype(str), "n": kpis.delivered,
+                              "successes": kpis[count]})
+        split = dict(zip(stats.variant, stats.n, strict=True))  # no planned split to check
+        compared = ab_test_from_stats(stats, control=baseline, alpha=alpha,
+                                      expected_split=split)
+        rows.append(compared.rename(columns={
+            "variant": key, "n": "delivered", "control_n": "baseline_delivered",
+            "control_rate": "baseline_rate"}).assign(measure=measure))
+    columns = ["measure", key, "delivered", "baseline_delivered", "rate", "baseline_rate",
+               "effect", "ci_low", "ci_high", "p_value", "significant"]
+    return pd.concat(rows, ignore_index=True)[columns]

@@ -55,6 +55,7 @@ _CSS = """
 .lc-table th { text-align: left; border-bottom: 2px solid #ccc; padding: 4px 8px; }
 .lc-table td { border-bottom: 1px solid #eee; padding: 3px 8px; white-space: nowrap; }
 .lc-table td.lc-num, .lc-table th.lc-num { text-align: right; }
+.lc-table td.lc-wrap { white-space: normal; min-width: 320px; }
 .lc-table caption { text-align: left; font-weight: 600; padding: 4px 0; }
 .lc-error { color: #a00; font-weight: 600; }
 """
@@ -126,11 +127,13 @@ def figure(name: str, fig: go.Figure, *, agrees_with: str | None = None,
 
 
 def table(name: str, frame: pd.DataFrame, *, caption: str = "",
-          numeric: Sequence[str] = (), width: str = "half") -> dict:
+          numeric: Sequence[str] = (), wrap: Sequence[str] = (), width: str = "half") -> dict:
     """A small table of already formatted text (``frame`` of strings); ``numeric`` columns
-    are right-aligned. The column names are the headers, so name them for people."""
+    are right-aligned, ``wrap`` columns (sentences) wrap, the others stay on one line. The
+    column names are the headers, so name them for people."""
     def cell(tag, column, value):
-        cls = ' class="lc-num"' if column in numeric else ""
+        cls = ' class="lc-num"' if column in numeric else (
+            ' class="lc-wrap"' if column in wrap else "")
         return f"<{tag}{cls}>{html.escape(str(value))}</{tag}>"
     head = "".join(cell("th", c, c) for c in frame.columns)
     rows = "".join("<tr>" + "".join(cell("td", c, v) for c, v in zip(frame.columns, row,

@@ -1,0 +1,236 @@
+"""The campaign-results dashboard: KPIs against the newsletter, open rate and open reach,
+the A/B tests of program steps and the store lift of the held-out control group.
+
+A thin layout over :mod:`lifecycle.kpis` and :mod:`lifecycle.plots`, drawn through
+:func:`lifecycle.ui.panel.dashboard`: every card, figure and table follows one filter state
+(months sent, program, channel).
+
+Definitions (those of :mod:`lifecycle.kpis.messages`): counts are unique per recipient and
+message; rates are over delivered messages; "open rate" on the cards leaves machine opens
+out (a mail app that prefetches every message), the raw rate is in the card's note; revenue
+is credited to the last click within 7 days. An A/B test is a program step whose cells differ
+only by variant (``welcome_thank_A`` / ``welcome_thank_B``); open tests read the recipients
+whose opens are their own, click tests everyone.
+
+CSS classes for browser tests: ``lifecycle-campaign-results`` (the app),
+``lifecycle-period-filter``, ``lifecycle-program-filter``, ``lifecycle-message-channel-filter``;
+the panel's cards ``lc-card-<name>`` and figures ``lc-figure-<name>``.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from lifecycle import kpis, plots
+from lifecycle.formats import count, money, percent
+from lifecycle.plots import label
+from lifecycle.schema import DataError
+from lifecycle.ui import controls
+from lifecycle.ui.panel import Card, cards, dashboard, figure, note, table
+
+__all__ = ["build_campaign_results_app", "campaign_results_view"]
+
+BASELINE = "newsletter"
+_METRICS = {"opened": "opens", "clicked": "clicks"}
+
+
+def _selected(messages: ir.Table, state: dict) -> ir.Table:
+    first, last = state["months"]
+    m = messages.filter(messages.sent_at >= first,
+                        messages.sent_at < last + pd.offsets.MonthBegin(1))
+    for column, key in (("campaign_id", "program"), ("channel", "channel")):
+        if state.get(key, controls.ALL) != controls.ALL:
+            m = m.filter(m[column] == state[key])
+    return m
+
+
+def _recipients(m: ir.Table) -> ir.Table:
+    """Delivered messages of A/B cells: ``test`` (campaign and step), variant, outcomes, and
+    whether the recipient's opens are their own (no machine open on any of their messages)."""
+    d = m.filter(m.delivered.fill_null(m.bounce.isnull()), m.variant.notnull())
+    fetchers = m.filter(m.machine_open.fill_null(False)).select("customer_id").distinct()
+    own = fetchers.mutate(_fetches=ibis.literal(True))
+    d = d.left_join(own, "customer_id").drop("customer_id_right")
+    step = d.cell_id.cast("string").re_replace(r"_[^_]+$", "")
+    return d.select("customer_id", "sent_at", test=step, variant=d.variant.cast("string"),
+                    opened=d.opened_at.notnull() | d.clicked_at.notnull(),
+                    clicked=d.clicked_at.notnull(), seen=d._fetches.isnull())
+
+
+def _ab_tests(m: ir.Table) -> tuple[pd.DataFrame, list[str]]:
+    """Every A/B test in the selection on opens and clicks, and the tests that could not be
+    read (too small, one variant only) with the reason."""
+    recipients = _recipients(m)
+    rows, skipped = [], []
+    for metric, words in _METRICS.items():
+        who = recipients.filter(recipients.seen) if metric == "opened" else recipients
+        for test in sorted(who.select("test").distinct().execute().test):
+            try:
+                one = kpis.ab_test(who.filter(who.test == test), metric=metric,
+                                   ts_col="sent_at")
+            except DataError as error:
+                skipped.append(f"{label(test)} ({words}): {error.rule}")
+                continue
+            rows.append(one.assign(test=test, metric=words))
+    return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), skipped
+
+
+def _versus(by_campaign: pd.DataFrame) -> pd.DataFrame:
+    """The programs against the newsletter, when both are in the selection."""
+    if BASELINE not in set(by_campaign.campaign_id) or len(by_campaign) < 2:
+        return pd.DataFrame()
+    try:
+        return kpis.against_baseline(by_campaign, baseline=BASELINE,
+                                     measures=("open rate", "CTR"))
+    except DataError:  # too few messages in the selection to compare
+        return pd.DataFrame()
+
+
+def _kpi_table(by_campaign: pd.DataFrame, versus: pd.DataFrame, currency) -> pd.DataFrame:
+    def diff(campaign, measure):
+        if versus.empty or campaign == BASELINE:
+            return "baseline" if campaign == BASELINE else "–"
+        row = versus[(versus.campaign_id == campaign) & (versus.measure == measure)].iloc[0]
+        return (f"{row.effect * 100:+.1f} pts ({row.ci_low * 100:+.1f} to "
+                f"{row.ci_high * 100:+.1f})")
+    return pd.DataFrame({
+        "Program": [label(c) for c in by_campaign.campaign_id],
+        "Delivered": [count(v) for v in by_campaign.delivered],
+        "Open rate": [percent(v) for v in by_campaign.human_open_rate],
+        "vs newsletter": [diff(c, "open rate") for c in by_campaign.campaign_id],
+        "CTR": [percent(v) for v in by_campaign.ctr],
+        "CTR vs newsletter": [diff(c, "CTR") for c in by_campaign.campaign_id],
+        "Revenue per recipient": [money(v, currency, decimals=2)
+                                  for v in by_campaign.revenue_per_recipient],
+    })
+
+
+def _lift_blocks(lift: pd.DataFrame | None, reason: str, currency) -> list[dict]:
+    if lift is None:
+        return [note("store-lift", f"Store lift: {reason}")]
+    store = lift.set_index("measure").loc["store_revenue"]
+    text = (f"Welcome program against its held-out control group, {count(store.n_treated)} "
+            f"contacted and {count(store.n_control)} held out, {store.window_days:.0f} days "
+            f"after the first contact: store revenue **{money(store.lift, currency, decimals=2)}"
+            f"** per contacted customer (95 % CI {money(store.ci_low, currency, decimals=2)} to "
+            f"{money(store.ci_high, currency, decimals=2)}; "
+            f"{'significant' if store.significant else 'not significant'}), "
+            f"{money(store.total_lift, currency)} in total.")
+    shown = lift[lift.measure.isin(["store_revenue", "web_revenue", "revenue"])]
+    names = {"store_revenue": "Store revenue", "web_revenue": "Web revenue",
+             "revenue": "All revenue"}
+    fig = plots.forest_figure(shown.assign(test=shown.measure.map(names),
+                                           effect=shown.lift), scale=1.0,
+                              title="Revenue per contacted customer against the control group",
+                              x_title=f"Lift per customer ({currency or 'money'})")
+    return [note("store-lift", text), figure("store-lift", fig)]
+
+
+def campaign_results_view(messages: ir.Table, consents: ir.Table, transactions: ir.Table,
+                          lift: pd.DataFrame | None, lift_reason: str = "", *,
+                          currency: str | None = None):
+    """``view(state) -> blocks`` of the campaign-results dashboard."""
+    def view(state: dict) -> list[dict]:
+        m = _selected(messages, state)
+        total = kpis.message_kpis(m, by=[], transactions=transactions).iloc[0]
+        if total.sent == 0:
+            return [note("empty", "No messages were sent in this selection.")]
+        by_campaign = kpis.message_kpis(m, by="campaign_id", transactions=transactions)
+        monthly = kpis.message_kpis(m, by=["campaign_id", "period"])
+        first, last = state["months"]
+        reach = kpis.open_reach(m, consents, start=first,
+                                end=last + pd.offsets.MonthBegin(1))
+        rates = kpis.message_kpis(m, by="period")[["period", "human_open_rate"]]
+        reach = reach.merge(rates, left_on="period_start", right_on="period", how="left")
+        tests, skipped = _ab_tests(m)
+        headline = [
+            Card("sent", "Sent", total.sent, count(total.sent)),
+            Card("delivered", "Delivered", total.delivered, count(total.delivered),
+                 f"{percent(total.delivery_rate)} of sent"),
+            Card("open-rate", "Open rate", total.human_open_rate,
+                 percent(total.human_open_rate),
+                 f"machine opens left out; {percent(total.open_rate)} with them"),
+            Card("ctr", "Click rate (CTR)", total.ctr, percent(total.ctr),
+                 f"{percent(total.click_to_open)} of openers clicked"),
+            Card("complaints", "Complaint rate", total.complaint_rate,
+                 percent(total.complaint_rate, decimals=2), str(total.complaint_level)),
+            Card("revenue", "Credited revenue", total.revenue, money(total.revenue, currency),
+                 f"{money(total.revenue_per_recipient, currency, decimals=2)} per delivered"),
+        ]
+        blocks = [cards(headline),
+                  figure("delivered", plots.new_customers_figure(
+                      monthly, y="delivered", color="campaign_id",
+                      title="Delivered messages by month", y_title="Delivered messages"),
+                      agrees_with="delivered"),
+                  figure("open-reach", plots.open_reach_figure(reach)),
+                  table("programs", _kpi_table(by_campaign, _versus(by_campaign), currency),
+                        caption="Programs against the newsletter (95 % intervals)",
+                        numeric=("Delivered", "Open rate", "CTR", "Revenue per recipient"),
+                        width="full")]
+        if len(tests):
+            shown = tests.assign(test=[f"{label(t)}: {w}, {v} vs A" for t, w, v in
+                                       zip(tests.test, tests.metric, tests.variant,
+                                           strict=True)])
+            blocks.append(figure("ab-tests", plots.forest_figure(shown)))
+            verdicts = pd.DataFrame({
+                "Test": shown.test,
+                "Verdict": [kpis.verdict(row, metric=row.metric) for _, row in tests.iterrows()],
+                "Recipients": [count(n + c) for n, c in zip(tests.n, tests.control_n,
+                                                              strict=True)],
+                "Days": [f"{d:.0f}" for d in tests.days]})
+            blocks.append(table("verdicts", verdicts, caption="What each test says",
+                                numeric=("Recipients", "Days"), wrap=("Verdict",),
+                                width="full"))
+        if skipped:
+            blocks.append(note("skipped", "Not enough data to read: " + "; ".join(skipped)))
+        return blocks + _lift_blocks(lift, lift_reason, currency)
+    return view
+
+
+def _store_lift(workspace) -> tuple[pd.DataFrame | None, str]:
+    """The welcome program's store lift over all its contacts (or why there is none)."""
+    contacts = workspace.table("contact_history")
+    control = contacts.filter(contacts.cell_id == "control").select("campaign_id").distinct()
+    campaigns = control.execute().campaign_id.tolist()
+    if not campaigns:
+        return None, "no program in this workspace holds out a control group."
+    try:
+        lift = kpis.store_lift(workspace.table("transactions"), contacts, campaign=campaigns[0],
+                               as_of=workspace.as_of)
+    except DataError as error:
+        return None, f"cannot be estimated here: {error.rule}."
+    return lift.table, ""
+
+
+def build_campaign_results_app(workspace):
+    """The campaign-results dashboard for a workspace (see the module docstring).
+
+    Parameters
+    ----------
+    workspace : lifecycle.Workspace
+        Gives ``messages``, ``consents``, ``transactions`` and ``contact_history``, its
+        ``currency`` and ``as_of``.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        Filters (months sent, program, channel) and the panel.
+    """
+    messages = workspace.table("messages")
+    filters = {"months": controls.month_range(
+        controls.months(messages, as_of=workspace.as_of, ts_col="sent_at"),
+        "lifecycle-period-filter")}
+    if programs := controls.distinct(messages, "campaign_id"):
+        filters["program"] = controls.dropdown("Program", programs, "lifecycle-program-filter")
+    if channels := controls.distinct(messages, "channel"):
+        filters["channel"] = controls.toggles("Channel", channels,
+                                              "lifecycle-message-channel-filter")
+    lift, reason = _store_lift(workspace)
+    view = campaign_results_view(messages, workspace.table("consents"),
+                                 workspace.table("transactions"), lift, reason,
+                                 currency=workspace.currency)
+    subtitle = (f"Messages sent to {workspace.as_of:%d %b %Y}" if workspace.as_of else "")
+    return dashboard("Campaign results", filters, view, subtitle=subtitle,
+                     css_class="lifecycle-campaign-results")

@@ -33,7 +33,8 @@ from lifecycle.ui.serve import voila_command  # noqa: E402
 #: Per dashboard: the filter dropdown to change and the option to pick.
 CHANGES = {"overview.ipynb": ("lifecycle-region-filter", "Skåne"),
            "customer-value.ipynb": ("lifecycle-region-filter", "Skåne"),
-           "workshop.ipynb": ("lifecycle-top-filter", "50")}
+           "workshop.ipynb": ("lifecycle-top-filter", "50"),
+           "campaign-results.ipynb": ("lifecycle-program-filter", "Welcome")}
 _DRAWN = """unlike => { const p = document.querySelector('.lc-panel');
     return p !== null && p.dataset.busy === '0' && p.dataset.state !== ''
         && p.dataset.state !== unlike; }"""

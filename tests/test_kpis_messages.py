@@ -190,3 +190,21 @@ def test_programs_against_the_newsletter():
     with pytest.raises(DataError, match="needs at least"):  # 0.3 % of 500: too few to say
         against_baseline(k.assign(conversions=[12, 3, 1]))
     assert set(against_baseline(k, measures=("CTR",)).measure) == {"CTR"}
+
+
+def test_credit_earned_over_all_messages_stays_put_when_reading_a_subset():
+    from lifecycle.kpis import credited_sales
+
+    m = pd.DataFrame({"message_id": ["n1", "w1"], "customer_id": ["a", "a"],
+                      "campaign_id": ["newsletter", "welcome"],
+                      "sent_at": ts("2024-01-02", "2024-01-03"),
+                      "clicked_at": ts("2024-01-02 09:00", "2024-01-03 09:00")})
+    tx = pd.DataFrame({"customer_id": ["a"], "ts": ts("2024-01-04"), "amount": [40.0]})
+    credits = credited_sales(m, tx)
+    assert credits.to_dict("list") == {"message_id": ["w1"], "conversions": [1],
+                                       "revenue": [40.0]}
+    news = m[m.campaign_id == "newsletter"]
+    assert message_kpis(news, credited=credits).revenue.tolist() == [0.0]  # welcome earned it
+    assert message_kpis(news, transactions=tx).revenue.tolist() == [40.0]  # subset alone
+    both = message_kpis(m, credited=ibis.memtable(credits))
+    pd.testing.assert_frame_equal(both, message_kpis(m, transactions=tx))

@@ -3,8 +3,8 @@
 - :mod:`~lifecycle.kpis.messages`: :func:`message_kpis` (sends, deliveries, unique opens and
   clicks, opt-outs, complaints and credited sales per campaign, cell, variant, send or period,
   every rate with its stated denominator) and :func:`open_reach` (open rate next to the share
-  of the list that opened anything) and :func:`against_baseline` (programs against the
-  newsletter, with intervals);
+  of the list that opened anything), :func:`rollup` (coarser groups from finer KPIs) and
+  :func:`against_baseline` (programs against the newsletter, with intervals);
 - :mod:`~lifecycle.kpis.experiments`: :func:`ab_test` (A/B/n tests on proportions such as
   opens, clicks and conversions, or on means such as revenue per recipient: effect, interval,
   p-value, minimum detectable effect, sample-ratio check), :func:`ab_test_from_stats` (the
@@ -28,7 +28,13 @@ from lifecycle.kpis.experiments import (
     verdict,
 )
 from lifecycle.kpis.lift import MEASURES, Lift, store_lift
-from lifecycle.kpis.messages import against_baseline, message_kpis, open_reach
+from lifecycle.kpis.messages import (
+    against_baseline,
+    credited_sales,
+    message_kpis,
+    open_reach,
+    rollup,
+)
 
 __all__ = [
     "MEASURES",
@@ -36,11 +42,13 @@ __all__ = [
     "SRM_ALPHA",
     "Lift",
     "against_baseline",
+    "credited_sales",
     "ab_test",
     "ab_test_from_stats",
     "message_kpis",
     "minimum_detectable_effect",
     "open_reach",
+    "rollup",
     "sample_ratio_mismatch",
     "store_lift",
     "verdict",

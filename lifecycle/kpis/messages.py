@@ -39,7 +39,8 @@ opened at least one message sent in the period. Open rate says how each send did
 says how much of the audience the program still touches (a rising open rate over a shrinking
 engaged core shows as falling reach).
 
-**Conversions** (with ``transactions``) are the purchases of :func:`lifecycle.attribution.
+**Conversions** (with ``transactions``, or ``credited`` from :func:`credited_sales`) are the
+purchases of :func:`lifecycle.attribution.
 conversions` within ``window_days`` after a click on the message; a purchase after clicks on
 several messages is credited to the last click before it, so no purchase is counted twice.
 """
@@ -50,11 +51,11 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from lifecycle._frames import lazy, require
+from lifecycle._frames import finish, lazy, require
 from lifecycle.attribution import conversions
 from lifecycle.consent import valid_in_periods
 
-__all__ = ["against_baseline", "message_kpis", "open_reach"]
+__all__ = ["against_baseline", "credited_sales", "message_kpis", "open_reach", "rollup"]
 
 _REQUIRED = ["message_id", "customer_id", "sent_at"]
 _COMPLAINT_WARNING, _COMPLAINT_LIMIT = 0.001, 0.003
@@ -85,9 +86,29 @@ def _flags(t: ir.Table) -> ir.Table:
     return t.mutate(**{k: v.fill_null(False).cast("int64") for k, v in one.items()})
 
 
-def _credited(m: ir.Table, transactions, window_days: float) -> ir.Table:
-    """``message_id, conversions, revenue``: each purchase credited to the last click on a
-    message of its customer within ``window_days`` before it."""
+def credited_sales(messages, transactions, *, window_days: float = 7.0):
+    """``message_id, conversions, revenue`` of every message credited with a purchase: each
+    purchase of :func:`lifecycle.attribution.conversions` goes to the last click on a message
+    of its customer within ``window_days`` before it (ties: the larger ``message_id``).
+
+    Credit once over *all* messages and pass the result to :func:`message_kpis` as
+    ``credited=`` when reading a subset: a purchase then keeps the message that earned it,
+    whatever is filtered out. pandas in, pandas out; ibis in, the unexecuted expression out.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"message_id": ["m1", "m2"], "customer_id": ["a", "a"],
+    ...     "sent_at": pd.to_datetime(["2024-01-02", "2024-01-03"]),
+    ...     "clicked_at": pd.to_datetime(["2024-01-02 09:00", "2024-01-03 09:00"])})
+    >>> tx = pd.DataFrame({"customer_id": ["a"], "ts": pd.to_datetime(["2024-01-04"]),
+    ...                    "amount": [40.0]})
+    >>> credited_sales(m, tx)
+      message_id  conversions  revenue
+    0         m2            1     40.0
+    """
+    t, eager = lazy(messages)
+    require(t, "messages", _REQUIRED)
+    m = _flags(t)
     conv = conversions(transactions)
     conv = conv if isinstance(conv, ir.Table) else ibis.memtable(conv)
     clicks = m.filter(m.clicks == 1).select("message_id", "customer_id", "clicked_at")
@@ -99,8 +120,9 @@ def _credited(m: ir.Table, transactions, window_days: float) -> ir.Table:
                                   order_by=[ibis.desc(pairs.clicked_at),
                                             ibis.desc(pairs.message_id)])
     won = pairs.mutate(_rank=last).filter(lambda p: p._rank == 0)
-    return won.group_by("message_id").aggregate(conversions=won.count(),
-                                                revenue=won.value.sum())
+    out = won.group_by("message_id").aggregate(conversions=won.count(),
+                                               revenue=won.value.sum()).order_by("message_id")
+    return finish(out, eager)
 
 
 def _by(t: ir.Table, by, freq: str) -> tuple[ir.Table, list[str]]:
@@ -114,7 +136,7 @@ def _by(t: ir.Table, by, freq: str) -> tuple[ir.Table, list[str]]:
 
 
 def message_kpis(messages, *, by="campaign_id", freq: str = "MS", transactions=None,
-                 window_days: float = 7.0) -> pd.DataFrame:
+                 window_days: float = 7.0, credited=None) -> pd.DataFrame:
     """Sends, deliveries, opens, clicks, opt-outs, complaints and credited sales per group.
 
     Parameters
@@ -134,6 +156,9 @@ def message_kpis(messages, *, by="campaign_id", freq: str = "MS", transactions=N
         ``revenue_per_recipient`` (see the module docstring).
     window_days : float
         Attribution window after a click.
+    credited : pandas.DataFrame or ibis.Table, optional
+        Instead of ``transactions``: the credits of :func:`credited_sales`, computed over all
+        messages (needed when ``messages`` is a subset, and faster when read repeatedly).
 
     Returns
     -------
@@ -156,14 +181,16 @@ def message_kpis(messages, *, by="campaign_id", freq: str = "MS", transactions=N
        sent  delivered  opens  clicks  open_rate       ctr  click_to_open
     0     4          3      2       2   0.666667  0.666667            1.0
     """
-    t, _ = lazy(messages)
-    require(t, "messages", _REQUIRED)
-    t, keys = _by(_flags(t), by, freq)
+    raw, _ = lazy(messages)
+    require(raw, "messages", _REQUIRED)
+    t, keys = _by(_flags(raw), by, freq)
     counts = ["delivered", "hard_bounces", "soft_bounces", "opens", "machine_opens", "clicks",
               "unsubscribes", "complaints"]
-    if transactions is not None:
-        t = t.left_join(_credited(t, transactions, window_days), "message_id").drop(
-            "message_id_right")
+    if transactions is not None and credited is None:
+        credited = credited_sales(raw, transactions, window_days=window_days)
+    if credited is not None:
+        credits = lazy(credited)[0].select("message_id", "conversions", "revenue")
+        t = t.left_join(credits, "message_id").drop("message_id_right")
         t = t.mutate(conversions=t.conversions.fill_null(0), revenue=t.revenue.fill_null(0.0))
         counts += ["conversions", "revenue"]
     sums = {c: t[c].sum() for c in counts}
@@ -171,6 +198,34 @@ def message_kpis(messages, *, by="campaign_id", freq: str = "MS", transactions=N
         t.aggregate(sent=t.count(), **sums)
     out = grouped.execute()
     return _rates(out).sort_values(keys, ignore_index=True) if keys else _rates(out)
+
+
+_COUNTS = ["sent", "delivered", "hard_bounces", "soft_bounces", "opens", "machine_opens",
+           "clicks", "unsubscribes", "complaints", "conversions", "revenue"]
+
+
+def rollup(kpis: pd.DataFrame, by=()) -> pd.DataFrame:
+    """Coarser groups from a finer :func:`message_kpis` frame: the counts summed, the rates
+    recomputed (exactly what :func:`message_kpis` gives for the coarser ``by``).
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"message_id": ["m1", "m2", "m3"], "customer_id": ["a", "b", "c"],
+    ...                   "cell_id": ["x", "y", "y"], "campaign_id": "news",
+    ...                   "sent_at": pd.to_datetime(["2024-01-02"] * 3),
+    ...                   "opened_at": pd.to_datetime(["2024-01-02 09:00", None, None])})
+    >>> fine = message_kpis(m, by=["campaign_id", "cell_id"])
+    >>> rollup(fine, "campaign_id")[["campaign_id", "sent", "opens", "open_rate"]]
+      campaign_id  sent  opens  open_rate
+    0        news     3      1   0.333333
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    counts = [c for c in _COUNTS if c in kpis.columns]
+    if keys:
+        summed = kpis.groupby(keys, as_index=False, observed=True, sort=True)[counts].sum()
+    else:
+        summed = kpis[counts].sum().to_frame().T
+    return _rates(summed)
 
 
 def _rates(k: pd.DataFrame) -> pd.DataFrame:

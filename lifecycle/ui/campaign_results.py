@@ -8,7 +8,8 @@ A thin layout over :mod:`lifecycle.kpis` and :mod:`lifecycle.plots`, drawn throu
 Definitions (those of :mod:`lifecycle.kpis.messages`): counts are unique per recipient and
 message; rates are over delivered messages; "open rate" on the cards leaves machine opens
 out (a mail app that prefetches every message), the raw rate is in the card's note; revenue
-is credited to the last click within 7 days. An A/B test is a program step whose cells differ
+is credited to the last click within 7 days among all messages (filtering a program out does
+not hand its sales to another). An A/B test is a program step whose cells differ
 only by variant (``welcome_thank_A`` / ``welcome_thank_B``); open tests read the recipients
 whose opens are their own, click tests everyone.
 
@@ -46,34 +47,44 @@ def _selected(messages: ir.Table, state: dict) -> ir.Table:
     return m
 
 
-def _recipients(m: ir.Table) -> ir.Table:
-    """Delivered messages of A/B cells: ``test`` (campaign and step), variant, outcomes, and
-    whether the recipient's opens are their own (no machine open on any of their messages)."""
+def _ab_counts(m: ir.Table) -> pd.DataFrame:
+    """Per A/B test (campaign step: the cell without its variant) and variant, in one query:
+    delivered messages, opens among recipients whose opens are their own (no machine open on
+    any of their messages), clicks among all, and the first and last send."""
     d = m.filter(m.delivered.fill_null(m.bounce.isnull()), m.variant.notnull())
     fetchers = m.filter(m.machine_open.fill_null(False)).select("customer_id").distinct()
-    own = fetchers.mutate(_fetches=ibis.literal(True))
-    d = d.left_join(own, "customer_id").drop("customer_id_right")
-    step = d.cell_id.cast("string").re_replace(r"_[^_]+$", "")
-    return d.select("customer_id", "sent_at", test=step, variant=d.variant.cast("string"),
-                    opened=d.opened_at.notnull() | d.clicked_at.notnull(),
-                    clicked=d.clicked_at.notnull(), seen=d._fetches.isnull())
+    d = d.left_join(fetchers.mutate(_fetches=ibis.literal(True)), "customer_id")
+    seen = d._fetches.isnull()
+    opened = d.opened_at.notnull() | d.clicked_at.notnull()
+    return d.group_by(test=d.cell_id.cast("string").re_replace(r"_[^_]+$", ""),
+                      variant=d.variant.cast("string")).aggregate(
+        n=d.count(), n_seen=seen.sum(), opened=(opened & seen).sum(),
+        clicked=d.clicked_at.notnull().sum(), first_at=d.sent_at.min(),
+        last_at=d.sent_at.max()).execute()
 
 
 def _ab_tests(m: ir.Table) -> tuple[pd.DataFrame, list[str]]:
     """Every A/B test in the selection on opens and clicks, and the tests that could not be
     read (too small, one variant only) with the reason."""
-    recipients = _recipients(m)
+    counts = _ab_counts(m)
+    window = counts.groupby("test").agg(first_at=("first_at", "min"), last_at=("last_at", "max"))
+    days = ((window.last_at.dt.normalize() - window.first_at.dt.normalize()).dt.days + 1)
     rows, skipped = [], []
-    for metric, words in _METRICS.items():
-        who = recipients.filter(recipients.seen) if metric == "opened" else recipients
-        for test in sorted(who.select("test").distinct().execute().test):
-            try:
-                one = kpis.ab_test(who.filter(who.test == test), metric=metric,
-                                   ts_col="sent_at")
-            except DataError as error:
-                skipped.append(f"{label(test)} ({words}): {error.rule}")
-                continue
-            rows.append(one.assign(test=test, metric=words))
+    for metric, (n, successes) in {"opens": ("n_seen", "opened"),
+                                   "clicks": ("n", "clicked")}.items():
+        stats = counts.assign(n=counts[n], successes=counts[successes])
+        try:  # all tests at once; one by one only to tell which cannot be read
+            parts = [kpis.ab_test_from_stats(stats[["test", "variant", "n", "successes"]],
+                                             by="test")]
+        except DataError:
+            parts = []
+            for test, one in stats.groupby("test", sort=True):
+                try:
+                    parts.append(kpis.ab_test_from_stats(
+                        one[["test", "variant", "n", "successes"]], by="test"))
+                except DataError as error:
+                    skipped.append(f"{label(test)} ({metric}): {error.rule}")
+        rows += [part.assign(metric=metric, days=part.test.map(days)) for part in parts]
     return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), skipped
 
 
@@ -131,18 +142,22 @@ def _lift_blocks(lift: pd.DataFrame | None, reason: str, currency) -> list[dict]
 def campaign_results_view(messages: ir.Table, consents: ir.Table, transactions: ir.Table,
                           lift: pd.DataFrame | None, lift_reason: str = "", *,
                           currency: str | None = None):
-    """``view(state) -> blocks`` of the campaign-results dashboard."""
+    """``view(state) -> blocks`` of the campaign-results dashboard (the store lift reads all
+    of the program's contacts: it is drawn once)."""
+    lift_blocks = _lift_blocks(lift, lift_reason, currency)
+    credited = ibis.memtable(kpis.credited_sales(messages, transactions).execute())
+
     def view(state: dict) -> list[dict]:
         m = _selected(messages, state)
-        total = kpis.message_kpis(m, by=[], transactions=transactions).iloc[0]
-        if total.sent == 0:
+        monthly = kpis.message_kpis(m, by=["campaign_id", "period"], credited=credited)
+        if monthly.empty:
             return [note("empty", "No messages were sent in this selection.")]
-        by_campaign = kpis.message_kpis(m, by="campaign_id", transactions=transactions)
-        monthly = kpis.message_kpis(m, by=["campaign_id", "period"])
+        total = kpis.rollup(monthly).iloc[0]
+        by_campaign = kpis.rollup(monthly, "campaign_id")
         first, last = state["months"]
         reach = kpis.open_reach(m, consents, start=first,
                                 end=last + pd.offsets.MonthBegin(1))
-        rates = kpis.message_kpis(m, by="period")[["period", "human_open_rate"]]
+        rates = kpis.rollup(monthly, "period")[["period", "human_open_rate"]]
         reach = reach.merge(rates, left_on="period_start", right_on="period", how="left")
         tests, skipped = _ab_tests(m)
         headline = [
@@ -185,7 +200,7 @@ def campaign_results_view(messages: ir.Table, consents: ir.Table, transactions: 
                                 width="full"))
         if skipped:
             blocks.append(note("skipped", "Not enough data to read: " + "; ".join(skipped)))
-        return blocks + _lift_blocks(lift, lift_reason, currency)
+        return blocks + lift_blocks
     return view
 
 

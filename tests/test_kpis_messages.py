@@ -208,3 +208,18 @@ def test_credit_earned_over_all_messages_stays_put_when_reading_a_subset():
     assert message_kpis(news, transactions=tx).revenue.tolist() == [40.0]  # subset alone
     both = message_kpis(m, credited=ibis.memtable(credits))
     pd.testing.assert_frame_equal(both, message_kpis(m, transactions=tx))
+
+
+def test_responders_later_value_next_to_non_responders():
+    from lifecycle.kpis import responder_value
+
+    values = pd.DataFrame({"customer_id": ["a", "b", "c", "e"],
+                           "clv_12m": [300.0, 120.0, 60.0, 10.0]})
+    out = responder_value(M, values, by="cell_id").set_index("cell_id")
+    # x: a and b clicked, c did not, d has no value; y: e bounced (m5), f and a's m7 no click
+    assert out.loc["x"].tolist()[:5] == [2, 210.0, 1, 60.0, 1]
+    assert out.difference["x"] == 150.0
+    assert out.loc["y", "responders"] == 0 and out.loc["y", "non_responders"] == 1  # a
+    assert out.loc["y", "without_value"] == 1  # f
+    lazy = responder_value(ibis.memtable(M), ibis.memtable(values), by="cell_id")
+    pd.testing.assert_frame_equal(lazy, out.reset_index())

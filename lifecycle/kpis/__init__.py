@@ -3,8 +3,9 @@
 - :mod:`~lifecycle.kpis.messages`: :func:`message_kpis` (sends, deliveries, unique opens and
   clicks, opt-outs, complaints and credited sales per campaign, cell, variant, send or period,
   every rate with its stated denominator) and :func:`open_reach` (open rate next to the share
-  of the list that opened anything), :func:`rollup` (coarser groups from finer KPIs) and
-  :func:`against_baseline` (programs against the newsletter, with intervals);
+  of the list that opened anything), :func:`rollup` (coarser groups from finer KPIs),
+  :func:`against_baseline` (programs against the newsletter, with intervals) and
+  :func:`responder_value` (the later value of responders next to non-responders');
 - :mod:`~lifecycle.kpis.experiments`: :func:`ab_test` (A/B/n tests on proportions such as
   opens, clicks and conversions, or on means such as revenue per recipient: effect, interval,
   p-value, minimum detectable effect, sample-ratio check), :func:`ab_test_from_stats` (the
@@ -33,6 +34,7 @@ from lifecycle.kpis.messages import (
     credited_sales,
     message_kpis,
     open_reach,
+    responder_value,
     rollup,
 )
 
@@ -48,6 +50,7 @@ __all__ = [
     "message_kpis",
     "minimum_detectable_effect",
     "open_reach",
+    "responder_value",
     "rollup",
     "sample_ratio_mismatch",
     "store_lift",

@@ -55,7 +55,8 @@ from lifecycle._frames import finish, lazy, require
 from lifecycle.attribution import conversions
 from lifecycle.consent import valid_in_periods
 
-__all__ = ["against_baseline", "credited_sales", "message_kpis", "open_reach", "rollup"]
+__all__ = ["against_baseline", "credited_sales", "message_kpis", "open_reach",
+           "responder_value", "rollup"]
 
 _REQUIRED = ["message_id", "customer_id", "sent_at"]
 _COMPLAINT_WARNING, _COMPLAINT_LIMIT = 0.001, 0.003
@@ -395,3 +396,64 @@ def against_baseline(kpis: pd.DataFrame, *, baseline: str = "newsletter",
     columns = ["measure", key, "delivered", "baseline_delivered", "rate", "baseline_rate",
                "effect", "ci_low", "ci_high", "p_value", "significant"]
     return pd.concat(rows, ignore_index=True)[columns]
+
+
+def responder_value(messages, values, *, by="campaign_id", value_col: str = "clv_12m"
+                    ) -> pd.DataFrame:
+    """The later value of responders next to non-responders' (e.g. their predicted CLV).
+
+    A customer *responded* to a group's messages when they clicked at least one delivered
+    message of it; customers with delivered messages of the group and no click did not.
+
+    Parameters
+    ----------
+    messages : pandas.DataFrame or ibis.Table
+        As for :func:`message_kpis`, with the ``by`` columns.
+    values : pandas.DataFrame or ibis.Table
+        One row per customer: ``customer_id`` and ``value_col`` (e.g.
+        :func:`lifecycle.clv.customer_value`'s ``clv_12m``). Customers without a value are
+        left out of the means and counted in ``without_value``.
+    by : str or list of str
+        The groups (a program, a cell, a variant).
+    value_col : str
+        The value to compare.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``by`` columns, ``responders, responder_value`` (mean), ``non_responders,
+        non_responder_value``, ``difference`` (responders minus non-responders) and
+        ``without_value``. Responders are self-selected: the difference describes who
+        responds, it is not an effect of the message.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"message_id": ["m1", "m2", "m3"], "customer_id": ["a", "b", "c"],
+    ...     "campaign_id": "news", "sent_at": pd.to_datetime(["2024-01-02"] * 3),
+    ...     "clicked_at": pd.to_datetime(["2024-01-02 09:00", None, None])})
+    >>> v = pd.DataFrame({"customer_id": ["a", "b", "c"], "clv_12m": [300.0, 100.0, 50.0]})
+    >>> responder_value(m, v)[["responders", "responder_value", "non_responder_value",
+    ...                        "difference"]]
+       responders  responder_value  non_responder_value  difference
+    0           1            300.0                 75.0       225.0
+    """
+    raw, _ = lazy(messages)
+    require(raw, "messages", _REQUIRED)
+    t, keys = _by(_flags(raw), by, "MS")
+    v, _ = lazy(values)
+    require(v, "values", ["customer_id", value_col])
+    who = t.filter(t.delivered == 1).group_by([*keys, "customer_id"]).aggregate(
+        responded=t.clicks.max())
+    v = v.select(customer_id=v.customer_id.cast("string"), _value=v[value_col])
+    joined = who.mutate(customer_id=who.customer_id.cast("string")).left_join(
+        v, "customer_id")
+    had = joined._value.notnull()
+    out = joined.group_by(keys).aggregate(
+        responders=(had & (joined.responded == 1)).sum(),
+        responder_value=joined._value.mean(where=joined.responded == 1),
+        non_responders=(had & (joined.responded == 0)).sum(),
+        non_responder_value=joined._value.mean(where=joined.responded == 0),
+        without_value=(~had).sum()).order_by(keys).execute()
+    counts = ["responders", "non_responders", "without_value"]
+    out[counts] = out[counts].astype("int64")
+    return out.assign(difference=out.responder_value - out.non_responder_value)

@@ -7,7 +7,7 @@ until the panel has drawn its first state (every figure on it drawn), and second
 filter change until the panel has drawn the new state. Prints median and worst; goals: first
 figure within 3 s, filter change within 0.5 s.
 
-Usage: ``python bench/bench_dashboards.py [--customers 50000] [--loads 10]``.
+Usage: ``python bench/bench_dashboards.py [--customers 50000] [--loads 10] [--only NOTEBOOK ...]``.
 """
 
 from __future__ import annotations
@@ -77,14 +77,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--loads", type=int, default=10)
+    parser.add_argument("--workspace", type=Path,
+                        help="an existing demo workspace to serve (default: build one)")
+    parser.add_argument("--only", nargs="+", choices=sorted(CHANGES), metavar="NOTEBOOK",
+                        help="measure only these dashboards (default: all)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="bench-dashboards-"))
-    workspace = folder / "demo.duckdb"
-    Workspace.demo(workspace, n_customers=args.customers, random_state=0)
+    workspace = args.workspace or folder / "demo.duckdb"
+    if args.workspace is None:
+        Workspace.demo(workspace, n_customers=args.customers, random_state=0)
     server, url = _serve(workspace)
-    print(f"{args.customers:,} customers, {args.loads} loads per dashboard, preheated kernels")
+    print(f"{workspace}: {Workspace.open(workspace).table('customers').count().execute():,} "
+          f"customers, {args.loads} loads per dashboard, preheated kernels")
     print(f"{'dashboard':<24}{'open median':>12}{'open worst':>12}{'filter median':>15}"
           f"{'filter worst':>14}")
     try:
@@ -93,7 +99,7 @@ def main() -> None:
                 str(folder / "profile"), executable_path="/usr/bin/chromium", headless=True,
                 args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 1000})
             context.new_page().goto(url)  # the start page sets the cookie pages shut down with
-            for notebook in CHANGES:
+            for notebook in args.only or CHANGES:
                 _one(context, url, notebook)  # unmeasured: warms the pool as a user would
                 runs = []
                 for _ in range(args.loads):

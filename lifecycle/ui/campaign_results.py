@@ -3,7 +3,9 @@ the A/B tests of program steps and the store lift of the held-out control group.
 
 A thin layout over :mod:`lifecycle.kpis` and :mod:`lifecycle.plots`, drawn through
 :func:`lifecycle.ui.panel.dashboard`: every card, figure and table follows one filter state
-(months sent, program, channel).
+(months sent, program, channel). The counts behind it (:func:`cubes`: per program, channel
+and month) and the store lift are computed once per workspace version and cached; a filter
+change only sums rows of them and runs the tests' statistics.
 
 Definitions (those of :mod:`lifecycle.kpis.messages`): counts are unique per recipient and
 message; rates are over delivered messages; "open rate" on the cards leaves machine opens
@@ -31,42 +33,48 @@ from lifecycle.schema import DataError
 from lifecycle.ui import controls
 from lifecycle.ui.panel import Card, cards, dashboard, figure, note, table
 
-__all__ = ["build_campaign_results_app", "campaign_results_view"]
+__all__ = ["build_campaign_results_app", "campaign_results_view", "cubes"]
 
 BASELINE = "newsletter"
 _METRICS = {"opened": "opens", "clicked": "clicks"}
 
 
-def _selected(messages: ir.Table, state: dict) -> ir.Table:
+def _selected(frame: pd.DataFrame, state: dict, *, when: str = "period") -> pd.DataFrame:
+    """The rows of a per-month cube that one filter state shows."""
     first, last = state["months"]
-    m = messages.filter(messages.sent_at >= first,
-                        messages.sent_at < last + pd.offsets.MonthBegin(1))
+    keep = (frame[when] >= first) & (frame[when] <= last)
     for column, key in (("campaign_id", "program"), ("channel", "channel")):
         if state.get(key, controls.ALL) != controls.ALL:
-            m = m.filter(m[column] == state[key])
-    return m
+            keep &= frame[column] == state[key]
+    return frame[keep]
 
 
 def _ab_counts(m: ir.Table) -> pd.DataFrame:
-    """Per A/B test (campaign step: the cell without its variant) and variant, in one query:
-    delivered messages, opens among recipients whose opens are their own (no machine open on
-    any of their messages), clicks among all, and the first and last send."""
+    """Per program, channel, month, A/B test (campaign step: the cell without its variant) and
+    variant, in one query: delivered messages, opens among recipients whose opens are their
+    own (no machine open on any of their messages), clicks among all, first and last send."""
     d = m.filter(m.delivered.fill_null(m.bounce.isnull()), m.variant.notnull())
     fetchers = m.filter(m.machine_open.fill_null(False)).select("customer_id").distinct()
     d = d.left_join(fetchers.mutate(_fetches=ibis.literal(True)), "customer_id")
     seen = d._fetches.isnull()
     opened = d.opened_at.notnull() | d.clicked_at.notnull()
-    return d.group_by(test=d.cell_id.cast("string").re_replace(r"_[^_]+$", ""),
+    return d.group_by(campaign_id=d.campaign_id.cast("string"), channel=d.channel.cast("string"),
+                      period=d.sent_at.truncate("M"),
+                      test=d.cell_id.cast("string").re_replace(r"_[^_]+$", ""),
                       variant=d.variant.cast("string")).aggregate(
         n=d.count(), n_seen=seen.sum(), opened=(opened & seen).sum(),
         clicked=d.clicked_at.notnull().sum(), first_at=d.sent_at.min(),
         last_at=d.sent_at.max()).execute()
 
 
-def _ab_tests(m: ir.Table) -> tuple[pd.DataFrame, list[str]]:
+def _ab_tests(cube: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Every A/B test in the selection on opens and clicks, and the tests that could not be
     read (too small, one variant only) with the reason."""
-    counts = _ab_counts(m)
+    counts = cube.groupby(["test", "variant"], as_index=False).agg(
+        n=("n", "sum"), n_seen=("n_seen", "sum"), opened=("opened", "sum"),
+        clicked=("clicked", "sum"), first_at=("first_at", "min"), last_at=("last_at", "max"))
+    if counts.empty:
+        return pd.DataFrame(), []
     window = counts.groupby("test").agg(first_at=("first_at", "min"), last_at=("last_at", "max"))
     days = ((window.last_at.dt.normalize() - window.first_at.dt.normalize()).dt.days + 1)
     rows, skipped = [], []
@@ -139,27 +147,26 @@ def _lift_blocks(lift: pd.DataFrame | None, reason: str, currency) -> list[dict]
     return [note("store-lift", text), figure("store-lift", fig)]
 
 
-def campaign_results_view(messages: ir.Table, consents: ir.Table, transactions: ir.Table,
-                          lift: pd.DataFrame | None, lift_reason: str = "", *,
-                          currency: str | None = None):
-    """``view(state) -> blocks`` of the campaign-results dashboard (the store lift reads all
-    of the program's contacts: it is drawn once)."""
+def campaign_results_view(cubes: dict[str, pd.DataFrame], lift: pd.DataFrame | None,
+                          lift_reason: str = "", *, currency: str | None = None):
+    """``view(state) -> blocks`` of the campaign-results dashboard over :func:`cubes` (the
+    store lift reads all of the program's contacts: it is drawn once)."""
     lift_blocks = _lift_blocks(lift, lift_reason, currency)
-    credited = ibis.memtable(kpis.credited_sales(messages, transactions).execute())
 
     def view(state: dict) -> list[dict]:
-        m = _selected(messages, state)
-        monthly = kpis.message_kpis(m, by=["campaign_id", "period"], credited=credited)
+        monthly = kpis.rollup(_selected(cubes["kpis"], state), ["campaign_id", "period"])
         if monthly.empty:
             return [note("empty", "No messages were sent in this selection.")]
         total = kpis.rollup(monthly).iloc[0]
         by_campaign = kpis.rollup(monthly, "campaign_id")
         first, last = state["months"]
-        reach = kpis.open_reach(m, consents, start=first,
-                                end=last + pd.offsets.MonthBegin(1))
+        r = cubes["reach"]
+        reach = r[(r.campaign_id == state.get("program", controls.ALL))
+                  & (r.channel == state.get("channel", controls.ALL))
+                  & (r.period_start >= first) & (r.period_start <= last)]
         rates = kpis.rollup(monthly, "period")[["period", "human_open_rate"]]
         reach = reach.merge(rates, left_on="period_start", right_on="period", how="left")
-        tests, skipped = _ab_tests(m)
+        tests, skipped = _ab_tests(_selected(cubes["ab"], state))
         headline = [
             Card("sent", "Sent", total.sent, count(total.sent)),
             Card("delivered", "Delivered", total.delivered, count(total.delivered),
@@ -205,18 +212,52 @@ def campaign_results_view(messages: ir.Table, consents: ir.Table, transactions: 
 
 
 def _store_lift(workspace) -> tuple[pd.DataFrame | None, str]:
-    """The welcome program's store lift over all its contacts (or why there is none)."""
-    contacts = workspace.table("contact_history")
-    control = contacts.filter(contacts.cell_id == "control").select("campaign_id").distinct()
-    campaigns = control.execute().campaign_id.tolist()
-    if not campaigns:
-        return None, "no program in this workspace holds out a control group."
-    try:
-        lift = kpis.store_lift(workspace.table("transactions"), contacts, campaign=campaigns[0],
-                               as_of=workspace.as_of)
-    except DataError as error:
-        return None, f"cannot be estimated here: {error.rule}."
-    return lift.table, ""
+    """The store lift of the program that holds out a control group, over all its contacts
+    (or why there is none), computed once per workspace version."""
+    def compute() -> pd.DataFrame:
+        contacts = workspace.table("contact_history")
+        control = contacts.filter(contacts.cell_id == "control").select("campaign_id")
+        campaigns = sorted(control.distinct().execute().campaign_id.astype(str))
+        if not campaigns:
+            return pd.DataFrame({"reason": ["no program in this workspace holds out a "
+                                            "control group."]})
+        try:
+            return kpis.store_lift(workspace.table("transactions"), contacts,
+                                   campaign=campaigns[0], as_of=workspace.as_of).table
+        except DataError as error:
+            return pd.DataFrame({"reason": [f"cannot be estimated here: {error.rule}."]})
+    lift = workspace.cached("campaign_store_lift", compute)
+    return (None, lift.reason.iloc[0]) if "reason" in lift else (lift, "")
+
+
+def cubes(workspace) -> dict[str, pd.DataFrame]:
+    """What every filter state is read from, computed once per workspace version: message
+    counts per program, channel and month (sales credited over all messages), A/B counts per
+    program, channel, month, test and variant, and open reach per month for every program and
+    channel choice (openers are distinct customers: not additive over programs)."""
+    def compute_kpis():
+        m = workspace.table("messages")
+        credited = kpis.credited_sales(m, workspace.table("transactions"))
+        return kpis.message_kpis(m, by=["campaign_id", "channel", "period"], credited=credited)
+
+    def compute_reach():
+        m, consents = workspace.table("messages"), workspace.table("consents")
+        bounds = m.aggregate(lo=m.sent_at.min()).execute().iloc[0]
+        start = pd.Timestamp(bounds.lo).to_period("M").start_time
+        end = (pd.Timestamp(workspace.as_of) if workspace.as_of is not None
+               else pd.Timestamp.now()).to_period("M").end_time.normalize() + pd.Timedelta(days=1)
+        parts = []
+        for program in [controls.ALL, *controls.distinct(m, "campaign_id")]:
+            for channel in [controls.ALL, *controls.distinct(m, "channel")]:
+                chosen = m if program == controls.ALL else m.filter(m.campaign_id == program)
+                reach = kpis.open_reach(chosen, consents, start=start, end=end,
+                                        channel="email" if channel == controls.ALL else channel)
+                parts.append(reach.assign(campaign_id=program, channel=channel))
+        return pd.concat(parts, ignore_index=True)
+
+    return {"kpis": workspace.cached("campaign_kpis", compute_kpis),
+            "ab": workspace.cached("campaign_ab", lambda: _ab_counts(workspace.table("messages"))),
+            "reach": workspace.cached("campaign_reach", compute_reach)}
 
 
 def build_campaign_results_app(workspace):
@@ -243,9 +284,7 @@ def build_campaign_results_app(workspace):
         filters["channel"] = controls.toggles("Channel", channels,
                                               "lifecycle-message-channel-filter")
     lift, reason = _store_lift(workspace)
-    view = campaign_results_view(messages, workspace.table("consents"),
-                                 workspace.table("transactions"), lift, reason,
-                                 currency=workspace.currency)
+    view = campaign_results_view(cubes(workspace), lift, reason, currency=workspace.currency)
     subtitle = (f"Messages sent to {workspace.as_of:%d %b %Y}" if workspace.as_of else "")
     return dashboard("Campaign results", filters, view, subtitle=subtitle,
                      css_class="lifecycle-campaign-results")

@@ -181,7 +181,7 @@ def test_programs_against_the_newsletter():
     assert out.index.tolist() == [(m, c) for m in ("open rate", "CTR", "conversion rate")
                                   for c in ("welcome", "winback")]
     row = out.loc[("CTR", "welcome")]
-    assert row.effect == pytest.approx(0.07 - 0.03)
+    assert row.effect == pytest.approx(0.07 - 0.03) and row.value == pytest.approx(0.07)
     low, high = confint_proportions_2indep(70, 1000, 120, 4000, method="newcomb")
     assert (row.ci_low, row.ci_high) == pytest.approx((low, high))
     assert out.loc[("open rate", "winback")].effect == pytest.approx(0.18 - 0.2)
@@ -190,6 +190,33 @@ def test_programs_against_the_newsletter():
     with pytest.raises(DataError, match="needs at least"):  # 0.3 % of 500: too few to say
         against_baseline(k.assign(conversions=[12, 3, 1]))
     assert set(against_baseline(k, measures=("CTR",)).measure) == {"CTR"}
+
+
+def test_revenue_per_recipient_against_the_newsletter_is_welch_on_the_messages():
+    from scipy import stats
+
+    from lifecycle.kpis import against_baseline
+
+    rng = np.random.default_rng(3)
+    n = {"newsletter": 3000, "welcome": 1000}
+    rows = []
+    for campaign, size in n.items():
+        buys = rng.random(size) < (0.03 if campaign == "newsletter" else 0.06)
+        rows.append(pd.DataFrame({"campaign_id": campaign,
+                                  "revenue": np.where(buys, rng.lognormal(4, 1, size), 0.0)}))
+    per_message = pd.concat(rows, ignore_index=True)
+    k = per_message.groupby("campaign_id", as_index=False).agg(
+        delivered=("revenue", "size"), revenue=("revenue", "sum"),
+        revenue_sq=("revenue", lambda r: (r**2).sum()), human_opens=("revenue", "size"),
+        clicks=("revenue", "size"))
+    row = against_baseline(k, measures=("revenue per recipient",)).iloc[0]
+    a = per_message.revenue[per_message.campaign_id == "welcome"]
+    b = per_message.revenue[per_message.campaign_id == "newsletter"]
+    assert row.effect == pytest.approx(a.mean() - b.mean())
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    assert row.p_value == pytest.approx(welch.pvalue, rel=1e-6)
+    low, high = welch.confidence_interval()
+    assert (row.ci_low, row.ci_high) == pytest.approx((low, high), rel=1e-6)
 
 
 def test_credit_earned_over_all_messages_stays_put_when_reading_a_subset():

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from lifecycle._frames import finish, lazy, require
@@ -153,8 +154,9 @@ def message_kpis(messages, *, by="campaign_id", freq: str = "MS", transactions=N
     freq : {"D", "W", "MS", "QS", "YS"}
         Length of a ``"period"``: day, week, month, quarter, year.
     transactions : pandas.DataFrame or ibis.Table, optional
-        ``customer_id, ts, amount``: adds ``conversions``, ``revenue``, ``conversion_rate`` and
-        ``revenue_per_recipient`` (see the module docstring).
+        ``customer_id, ts, amount``: adds ``conversions``, ``revenue``, ``revenue_sq`` (the
+        sum of each message's credited revenue squared, for intervals), ``conversion_rate``
+        and ``revenue_per_recipient`` (see the module docstring).
     window_days : float
         Attribution window after a click.
     credited : pandas.DataFrame or ibis.Table, optional
@@ -193,7 +195,8 @@ def message_kpis(messages, *, by="campaign_id", freq: str = "MS", transactions=N
         credits = lazy(credited)[0].select("message_id", "conversions", "revenue")
         t = t.left_join(credits, "message_id").drop("message_id_right")
         t = t.mutate(conversions=t.conversions.fill_null(0), revenue=t.revenue.fill_null(0.0))
-        counts += ["conversions", "revenue"]
+        t = t.mutate(revenue_sq=t.revenue * t.revenue)
+        counts += ["conversions", "revenue", "revenue_sq"]
     sums = {c: t[c].sum() for c in counts}
     grouped = t.group_by(keys).aggregate(sent=t.count(), **sums) if keys else \
         t.aggregate(sent=t.count(), **sums)
@@ -202,7 +205,7 @@ def message_kpis(messages, *, by="campaign_id", freq: str = "MS", transactions=N
 
 
 _COUNTS = ["sent", "delivered", "hard_bounces", "soft_bounces", "opens", "machine_opens",
-           "clicks", "unsubscribes", "complaints", "conversions", "revenue"]
+           "clicks", "unsubscribes", "complaints", "conversions", "revenue", "revenue_sq"]
 
 
 def rollup(kpis: pd.DataFrame, by=()) -> pd.DataFrame:
@@ -330,19 +333,34 @@ def open_reach(messages, consents, *, start, end, freq: str = "MS", channel: str
                       open_rate=out.opens / out.delivered.where(out.delivered > 0))
 
 
-_COMPARED = {"human_opens": "open rate", "clicks": "CTR", "conversions": "conversion rate"}
+_COMPARED = {"human_opens": "open rate", "clicks": "CTR", "conversions": "conversion rate",
+             "revenue": "revenue per recipient"}
+
+
+def _baseline_stats(kpis: pd.DataFrame, key: str, count: str) -> pd.DataFrame:
+    """Per group, what :func:`ab_test_from_stats` compares: successes of a rate, or the mean
+    and standard deviation of revenue per delivered message."""
+    out = pd.DataFrame({"variant": kpis[key].astype(str), "n": kpis.delivered})
+    if count != "revenue":
+        return out.assign(successes=kpis[count])
+    n = kpis.delivered.astype(float)
+    mean = kpis.revenue / n
+    variance = ((kpis.revenue_sq - n * mean**2) / (n - 1)).clip(lower=0.0)
+    return out.assign(mean=mean, sd=np.sqrt(variance))
 
 
 def against_baseline(kpis: pd.DataFrame, *, baseline: str = "newsletter",
                      key: str = "campaign_id", alpha: float = 0.05,
-                     measures=("open rate", "CTR", "conversion rate")) -> pd.DataFrame:
-    """Each group's open rate (machine opens left out), CTR and conversion rate against the
-    baseline group's, as differences with Newcombe intervals.
+                     measures=("open rate", "CTR", "conversion rate", "revenue per recipient")
+                     ) -> pd.DataFrame:
+    """Each group's open rate (machine opens left out), CTR, conversion rate and revenue per
+    recipient against the baseline group's, as differences with intervals.
 
     Parameters
     ----------
     kpis : pandas.DataFrame
-        :func:`message_kpis` by ``key`` (``conversions`` compared when present).
+        :func:`message_kpis` by ``key`` (conversion rate and revenue per recipient compared
+        when it has ``conversions`` and ``revenue_sq``: :func:`message_kpis` with sales).
     baseline : str
         The ``key`` value the others are compared with (the normal newsletter).
     key : str
@@ -350,17 +368,17 @@ def against_baseline(kpis: pd.DataFrame, *, baseline: str = "newsletter",
     alpha : float
         Intervals are ``1 - alpha``.
     measures : sequence of str
-        Which of "open rate", "CTR" and "conversion rate" (compared when the frame has
-        ``conversions``: :func:`message_kpis` with ``transactions``).
+        Which of "open rate", "CTR", "conversion rate" and "revenue per recipient".
 
     Returns
     -------
     pandas.DataFrame
-        One row per measure and non-baseline group: ``measure`` ("open rate", "CTR",
-        "conversion rate"), ``key``, ``delivered, baseline_delivered, rate, baseline_rate,
-        effect, ci_low, ci_high, p_value, significant``. The statistics are
-        :func:`lifecycle.kpis.ab_test_from_stats`' on the delivered messages; the groups'
-        audiences differ, so this compares how the programs did, not a randomised test.
+        One row per measure and non-baseline group: ``measure``, ``key``, ``delivered,
+        baseline_delivered, value, baseline_value, effect, ci_low, ci_high, p_value,
+        significant``. The statistics are :func:`lifecycle.kpis.ab_test_from_stats`' on the
+        delivered messages (rates: Newcombe; revenue per delivered message: Welch); the
+        groups' audiences differ, so this compares how the programs did, not a randomised
+        test.
 
     Raises
     ------
@@ -371,31 +389,32 @@ def against_baseline(kpis: pd.DataFrame, *, baseline: str = "newsletter",
     --------
     >>> k = pd.DataFrame({"campaign_id": ["newsletter", "welcome"], "delivered": [4000, 1000],
     ...                   "human_opens": [800, 300], "clicks": [120, 70]})
-    >>> against_baseline(k)[["measure", "campaign_id", "rate", "baseline_rate", "effect"]]
-         measure campaign_id  rate  baseline_rate  effect
-    0  open rate     welcome  0.30           0.20    0.10
-    1        CTR     welcome  0.07           0.03    0.04
+    >>> against_baseline(k)[["measure", "campaign_id", "value", "baseline_value", "effect"]]
+         measure campaign_id  value  baseline_value  effect
+    0  open rate     welcome   0.30            0.20    0.10
+    1        CTR     welcome   0.07            0.03    0.04
     """
     from lifecycle.kpis.experiments import ab_test_from_stats
 
     if baseline not in set(kpis[key]):
         raise ValueError(f"the baseline {baseline!r} is not among the {key} values "
                          f"{sorted(map(str, kpis[key]))}")
+    needs = {"conversions": ["conversions"], "revenue": ["revenue", "revenue_sq"]}
     rows = []
     for count, measure in _COMPARED.items():
-        if measure not in measures or (count == "conversions" and count not in kpis):
+        if measure not in measures or not set(needs.get(count, [count])) <= set(kpis):
             continue
-        stats = pd.DataFrame({"variant": kpis[key].astype(str), "n": kpis.delivered,
-                              "successes": kpis[count]})
+        stats = _baseline_stats(kpis, key, count)
         split = dict(zip(stats.variant, stats.n, strict=True))  # no planned split to check
         compared = ab_test_from_stats(stats, control=baseline, alpha=alpha,
                                       expected_split=split)
         rows.append(compared.rename(columns={
             "variant": key, "n": "delivered", "control_n": "baseline_delivered",
-            "control_rate": "baseline_rate"}).assign(measure=measure))
-    columns = ["measure", key, "delivered", "baseline_delivered", "rate", "baseline_rate",
+            "rate": "value", "mean": "value", "control_rate": "baseline_value",
+            "control_mean": "baseline_value"}).assign(measure=measure))
+    columns = ["measure", key, "delivered", "baseline_delivered", "value", "baseline_value",
                "effect", "ci_low", "ci_high", "p_value", "significant"]
-    return pd.concat(rows, ignore_index=True)[columns]
+    return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
 
 
 def responder_value(messages, values, *, by="campaign_id", value_col: str = "clv_12m"

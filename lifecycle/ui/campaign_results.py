@@ -96,33 +96,50 @@ def _ab_tests(cube: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), skipped
 
 
+_VERSUS = ("open rate", "CTR", "revenue per recipient")
+
+
 def _versus(by_campaign: pd.DataFrame) -> pd.DataFrame:
-    """The programs against the newsletter, when both are in the selection."""
+    """The programs against the newsletter, when both are in the selection; a measure with
+    too few messages to compare is left out (shown as a dash)."""
     if BASELINE not in set(by_campaign.campaign_id) or len(by_campaign) < 2:
         return pd.DataFrame()
-    try:
-        return kpis.against_baseline(by_campaign, baseline=BASELINE,
-                                     measures=("open rate", "CTR"))
-    except DataError:  # too few messages in the selection to compare
-        return pd.DataFrame()
+    parts = []
+    for measure in _VERSUS:
+        try:
+            parts.append(kpis.against_baseline(by_campaign, baseline=BASELINE,
+                                               measures=(measure,)))
+        except DataError:
+            continue
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def _kpi_table(by_campaign: pd.DataFrame, versus: pd.DataFrame, currency) -> pd.DataFrame:
     def diff(campaign, measure):
-        if versus.empty or campaign == BASELINE:
-            return "baseline" if campaign == BASELINE else "–"
-        row = versus[(versus.campaign_id == campaign) & (versus.measure == measure)].iloc[0]
+        if campaign == BASELINE:
+            return "baseline"
+        rows = versus[(versus.campaign_id == campaign) & (versus.measure == measure)] \
+            if len(versus) else versus
+        if not len(rows):
+            return "–"
+        row = rows.iloc[0]
+        if measure == "revenue per recipient":
+            def signed(v):
+                return ("+" if v >= 0 else "") + money(v, currency, decimals=2)
+            return f"{signed(row.effect)} ({signed(row.ci_low)} to {signed(row.ci_high)})"
         return (f"{row.effect * 100:+.1f} pts ({row.ci_low * 100:+.1f} to "
                 f"{row.ci_high * 100:+.1f})")
+    programs = by_campaign.campaign_id
     return pd.DataFrame({
-        "Program": [label(c) for c in by_campaign.campaign_id],
+        "Program": [label(c) for c in programs],
         "Delivered": [count(v) for v in by_campaign.delivered],
         "Open rate": [percent(v) for v in by_campaign.human_open_rate],
-        "vs newsletter": [diff(c, "open rate") for c in by_campaign.campaign_id],
+        "vs newsletter": [diff(c, "open rate") for c in programs],
         "CTR": [percent(v) for v in by_campaign.ctr],
-        "CTR vs newsletter": [diff(c, "CTR") for c in by_campaign.campaign_id],
+        "CTR vs newsletter": [diff(c, "CTR") for c in programs],
         "Revenue per recipient": [money(v, currency, decimals=2)
                                   for v in by_campaign.revenue_per_recipient],
+        "Revenue vs newsletter": [diff(c, "revenue per recipient") for c in programs],
     })
 
 

@@ -12,8 +12,8 @@ message; rates are over delivered messages; "open rate" on the cards leaves mach
 out (a mail app that prefetches every message), the raw rate is in the card's note; revenue
 is credited to the last click within 7 days among all messages (filtering a program out does
 not hand its sales to another). An A/B test is a program step whose cells differ
-only by variant (``welcome_thank_A`` / ``welcome_thank_B``); open tests read the recipients
-whose opens are their own, click tests everyone.
+only by variant (``welcome_thank_A`` / ``welcome_thank_B``), variant A its control; open tests
+read the recipients whose opens are their own, click tests everyone.
 
 CSS classes for browser tests: ``lifecycle-campaign-results`` (the app),
 ``lifecycle-period-filter``, ``lifecycle-program-filter``, ``lifecycle-message-channel-filter``;
@@ -36,7 +36,6 @@ from lifecycle.ui.panel import Card, cards, dashboard, figure, note, table
 __all__ = ["build_campaign_results_app", "campaign_results_view", "cubes"]
 
 BASELINE = "newsletter"
-_METRICS = {"opened": "opens", "clicked": "clicks"}
 
 
 def _selected(frame: pd.DataFrame, state: dict, *, when: str = "period") -> pd.DataFrame:

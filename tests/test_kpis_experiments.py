@@ -480,20 +480,13 @@ def big_demo(tmp_path_factory):
 
 
 def _welcome_recipients(ws, *, seen_opens: bool = False) -> ibis.Table:
-    """One row per delivered welcome message of an A/B step: step, variant, opened, clicked.
-
-    ``seen_opens``: only recipients whose opens are their own. A mail app that prefetches
-    records an open on every delivery (flagged ``machine_open``); an open-rate test reads the
-    other recipients, as the demo's truth does.
-    """
-    m = ws.table("messages")
-    w = m.filter(m.campaign_id == "welcome", m.variant.notnull(), m.delivered)
-    if seen_opens:
-        fetchers = m.filter(m.machine_open).select("customer_id").distinct()
-        w = w.anti_join(fetchers, "customer_id")
-    return w.select("customer_id", "variant", "sent_at",
-                    step=w.cell_id.re_extract(r"^welcome_(\w+)_[AB]$", 1),
-                    opened=w.opened_at.notnull(), clicked=w.clicked_at.notnull())
+    """One row per delivered welcome message of an A/B step (:func:`kpis.ab_recipients`):
+    step, variant, opened, clicked. ``seen_opens``: only recipients whose opens are their own,
+    as the demo's truth's open rates are."""
+    r = kpis.ab_recipients(ws.table("messages"))
+    r = r.filter(r.campaign_id == "welcome", *([r.own_opens] if seen_opens else []))
+    return r.select("customer_id", "variant", "sent_at", "opened", "clicked",
+                    step=r.test.re_replace("^welcome_", ""))
 
 
 @pytest.mark.slow

@@ -2,10 +2,11 @@
 
 - :mod:`~lifecycle.kpis.messages`: :func:`message_kpis` (sends, deliveries, unique opens and
   clicks, opt-outs, complaints and credited sales per campaign, cell, variant, send or period,
-  every rate with its stated denominator) and :func:`open_reach` (open rate next to the share
+  every rate with its stated denominator), :func:`open_reach` (open rate next to the share
   of the list that opened anything), :func:`rollup` (coarser groups from finer KPIs),
-  :func:`against_baseline` (programs against the newsletter, with intervals) and
-  :func:`responder_value` (the later value of responders next to non-responders');
+  :func:`against_baseline` (programs against the newsletter, with intervals),
+  :func:`responder_value` (the later value of responders next to non-responders') and
+  :func:`ab_recipients` (the delivered messages of each A/B test, ready for :func:`ab_test`);
 - :mod:`~lifecycle.kpis.experiments`: :func:`ab_test` (A/B/n tests on proportions such as
   opens, clicks and conversions, or on means such as revenue per recipient: effect, interval,
   p-value, minimum detectable effect, sample-ratio check), :func:`ab_test_from_stats` (the
@@ -30,6 +31,7 @@ from lifecycle.kpis.experiments import (
 )
 from lifecycle.kpis.lift import MEASURES, Lift, store_lift
 from lifecycle.kpis.messages import (
+    ab_recipients,
     against_baseline,
     credited_sales,
     message_kpis,
@@ -43,6 +45,7 @@ __all__ = [
     "POWER",
     "SRM_ALPHA",
     "Lift",
+    "ab_recipients",
     "against_baseline",
     "credited_sales",
     "ab_test",

@@ -55,9 +55,10 @@ import pandas as pd
 from lifecycle._frames import finish, lazy, require
 from lifecycle.attribution import conversions
 from lifecycle.consent import valid_in_periods
+from lifecycle.kpis.experiments import ab_test_from_stats
 
 __all__ = ["against_baseline", "credited_sales", "message_kpis", "open_reach",
-           "responder_value", "rollup"]
+           "responder_value", "rollup", "ab_recipients"]
 
 _REQUIRED = ["message_id", "customer_id", "sent_at"]
 _COMPLAINT_WARNING, _COMPLAINT_LIMIT = 0.001, 0.003
@@ -394,8 +395,6 @@ def against_baseline(kpis: pd.DataFrame, *, baseline: str = "newsletter",
     0  open rate     welcome   0.30            0.20    0.10
     1        CTR     welcome   0.07            0.03    0.04
     """
-    from lifecycle.kpis.experiments import ab_test_from_stats
-
     if baseline not in set(kpis[key]):
         raise ValueError(f"the baseline {baseline!r} is not among the {key} values "
                          f"{sorted(map(str, kpis[key]))}")
@@ -476,3 +475,41 @@ def responder_value(messages, values, *, by="campaign_id", value_col: str = "clv
     counts = ["responders", "non_responders", "without_value"]
     out[counts] = out[counts].astype("int64")
     return out.assign(difference=out.responder_value - out.non_responder_value)
+
+
+def ab_recipients(messages):
+    """One row per delivered message of an A/B test: the cells of a program step that differ
+    only by variant (``welcome_thank_A`` / ``welcome_thank_B``) form one test.
+
+    Returns ``customer_id, campaign_id, channel, sent_at, test`` (the cell without its variant
+    suffix), ``variant``, ``opened`` (a click counts), ``clicked`` and ``own_opens``: whether
+    the recipient's opens are their own (no machine open on any of their messages). Read open
+    tests over the rows with ``own_opens``: a prefetching mail app opens every message, for
+    both variants alike, and dilutes the difference; click tests read every row. pandas in,
+    pandas out; ibis in, the unexecuted expression out.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"message_id": ["m1", "m2", "m3"], "customer_id": ["a", "b", "a"],
+    ...     "campaign_id": "welcome", "channel": "email",
+    ...     "cell_id": ["welcome_thank_A", "welcome_thank_B", "newsletter_1"],
+    ...     "variant": ["A", "B", None], "sent_at": pd.to_datetime(["2024-01-02"] * 3),
+    ...     "opened_at": pd.to_datetime(["2024-01-02 08:01", None, "2024-01-02 09:00"]),
+    ...     "machine_open": [True, False, False]})
+    >>> ab_recipients(m)[["customer_id", "test", "variant", "opened", "own_opens"]]
+      customer_id           test variant  opened  own_opens
+    0           a  welcome_thank       A    True      False
+    1           b  welcome_thank       B   False       True
+    """
+    raw, eager = lazy(messages)
+    require(raw, "messages", [*_REQUIRED, "cell_id", "variant"])
+    m = _flags(raw)
+    fetchers = m.filter(m.machine_opens == 1).select("customer_id").distinct()
+    d = m.filter(m.delivered == 1, m.variant.notnull())
+    d = d.left_join(fetchers.mutate(_fetches=ibis.literal(True)), "customer_id")
+    extra = [c for c in ("campaign_id", "channel") if c in d.columns]
+    out = d.select("customer_id", *extra, "sent_at",
+                   test=d.cell_id.cast("string").re_replace(r"_[^_]+$", ""),
+                   variant=d.variant.cast("string"), opened=d.opens == 1,
+                   clicked=d.clicks == 1, own_opens=d._fetches.isnull())
+    return finish(out.order_by(["test", "variant", "sent_at", "customer_id"]), eager)

@@ -22,7 +22,6 @@ the panel's cards ``lc-card-<name>`` and figures ``lc-figure-<name>``.
 
 from __future__ import annotations
 
-import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -48,22 +47,15 @@ def _selected(frame: pd.DataFrame, state: dict, *, when: str = "period") -> pd.D
     return frame[keep]
 
 
-def _ab_counts(m: ir.Table) -> pd.DataFrame:
-    """Per program, channel, month, A/B test (campaign step: the cell without its variant) and
-    variant, in one query: delivered messages, opens among recipients whose opens are their
-    own (no machine open on any of their messages), clicks among all, first and last send."""
-    d = m.filter(m.delivered.fill_null(m.bounce.isnull()), m.variant.notnull())
-    fetchers = m.filter(m.machine_open.fill_null(False)).select("customer_id").distinct()
-    d = d.left_join(fetchers.mutate(_fetches=ibis.literal(True)), "customer_id")
-    seen = d._fetches.isnull()
-    opened = d.opened_at.notnull() | d.clicked_at.notnull()
-    return d.group_by(campaign_id=d.campaign_id.cast("string"), channel=d.channel.cast("string"),
-                      period=d.sent_at.truncate("M"),
-                      test=d.cell_id.cast("string").re_replace(r"_[^_]+$", ""),
-                      variant=d.variant.cast("string")).aggregate(
-        n=d.count(), n_seen=seen.sum(), opened=(opened & seen).sum(),
-        clicked=d.clicked_at.notnull().sum(), first_at=d.sent_at.min(),
-        last_at=d.sent_at.max()).execute()
+def _ab_counts(messages: ir.Table) -> pd.DataFrame:
+    """Per program, channel, month, A/B test and variant (:func:`lifecycle.kpis.
+    ab_recipients`), in one query: delivered messages, opens among recipients whose opens are
+    their own, clicks among all, first and last send."""
+    r = kpis.ab_recipients(messages)
+    return r.group_by("campaign_id", "channel", "test", "variant",
+                      period=r.sent_at.truncate("M")).aggregate(
+        n=r.count(), n_seen=r.own_opens.sum(), opened=(r.opened & r.own_opens).sum(),
+        clicked=r.clicked.sum(), first_at=r.sent_at.min(), last_at=r.sent_at.max()).execute()
 
 
 def _ab_tests(cube: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -260,8 +252,8 @@ def cubes(workspace) -> dict[str, pd.DataFrame]:
         m, consents = workspace.table("messages"), workspace.table("consents")
         bounds = m.aggregate(lo=m.sent_at.min()).execute().iloc[0]
         start = pd.Timestamp(bounds.lo).to_period("M").start_time
-        end = (pd.Timestamp(workspace.as_of) if workspace.as_of is not None
-               else pd.Timestamp.now()).to_period("M").end_time.normalize() + pd.Timedelta(days=1)
+        last = pd.Timestamp(workspace.as_of) if workspace.as_of is not None else pd.Timestamp.now()
+        end = (last.to_period("M") + 1).start_time
         parts = []
         for program in [controls.ALL, *controls.distinct(m, "campaign_id")]:
             for channel in [controls.ALL, *controls.distinct(m, "channel")]:

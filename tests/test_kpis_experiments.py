@@ -338,6 +338,45 @@ def test_bad_recipients_are_refused_with_examples(build, kwargs, column, rule, k
         assert len(problem.examples) > 0
 
 
+def _concurrent_tests(second_variant):
+    """Three tests: ``thank`` and ``guide`` run at the same time and share 3,000 recipients;
+    ``later`` starts after both ended and has every ``thank`` recipient in the same variant."""
+    rng = np.random.default_rng(3)
+    ids = np.arange(4000)
+    variant = rng.choice(["A", "B"], len(ids))
+    start = pd.Timestamp("2025-01-01")
+
+    def test(name, n, variant, first_day, days):
+        return pd.DataFrame({"test": name, "id": ids[:n], "variant": variant[:n],
+                             "clicked": rng.random(n) < 0.1, "sent_at": start +
+                             pd.to_timedelta(rng.integers(first_day, first_day + days, n),
+                                             unit="D")})
+    return pd.concat([test("thank", 4000, variant, 0, 60),
+                      test("guide", 3000, second_variant(rng, variant), 30, 60),
+                      test("later", 4000, variant, 200, 30)], ignore_index=True)
+
+
+@pytest.mark.parametrize("kind", ["pandas", "ibis"])
+def test_concurrent_tests_sharing_recipients_are_flagged_when_their_variants_go_together(kind):
+    def independent(rng, variant):
+        return rng.choice(["A", "B"], len(variant))
+
+    def together(rng, variant):  # 90 % of thank's B recipients also get guide's B
+        return np.where(rng.random(len(variant)) < 0.9, variant, independent(rng, variant))
+
+    for second, confounded in ((independent, ""), (together, "thank")):
+        rows = _concurrent_tests(second)
+        table = rows if kind == "pandas" else ibis.memtable(rows)
+        out = kpis.ab_test(table, by="test", id_col="id", ts_col="sent_at").set_index("test")
+        assert out.overlap_n.to_dict() == {"guide": 3000, "later": 0, "thank": 3000}
+        assert out.confounded_with["guide"] == confounded
+        assert out.confounded_with["later"] == ""  # same variants, but not at the same time
+        assert ("confounded with thank" in kpis.verdict(out.loc["guide"])) == bool(confounded)
+    timeless = kpis.ab_test(table, by="test", id_col="id").set_index("test")  # no windows:
+    assert timeless.confounded_with.to_dict() == {  # every pair is checked
+        "guide": "later; thank", "later": "guide; thank", "thank": "guide; later"}
+
+
 def test_skewed_uneven_split_is_refused_with_the_sizes_needed():
     rng = np.random.default_rng(11)
     n_c, n_v = 300, 2700  # a 10 % hold-out of revenue that 5 % of recipients make
@@ -512,6 +551,8 @@ def test_demo_welcome_ab_tests_recover_the_truth(big_demo, metric, truth_metric)
         else:
             assert not usual.significant[step], (step, metric)
         assert not usual.srm[step]
+        # the two steps reach the same new customers, each with its own random variant
+        assert wide.overlap_n[step] > 0.5 * wide.n[step] and wide.confounded_with[step] == ""
         assert wide.days[step] > 700  # read over the two years of the demo
 
 

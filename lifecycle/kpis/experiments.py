@@ -71,6 +71,19 @@ controls the family-wise error rate over the variants of one test); then ``p_val
 recipients to it); with ``ts_col`` each row also says when its test's first and last
 recipients were reached (``first_at``, ``last_at``) and over how many calendar days
 (``days``).
+
+**Overlapping tests**: two tests that run at the same time (their windows overlap) may share
+recipients: the welcome program's thank-you and guide steps go to the same new customers.
+That is harmless when each test assigns its variants independently, because the other test's
+variants then fall evenly on both groups; it breaks the test when the assignments depend on
+each other (the same customers get B in both), because each test's effect then carries part
+of the other's. With ``by``, ``id_col`` and ``ts_col``, every row says how many of its test's
+recipients are also in a test whose window overlaps (``overlap_n``) and which of those tests
+it is **confounded** with (``confounded_with``, empty when none): among the shared
+recipients, the two tests' variants are not independent (Pearson's chi-square test of the
+variant-by-variant table, scipy ``chi2_contingency`` without continuity correction, flagged
+at p < 0.001 like the sample ratio). A confounded test should not be read; :func:`verdict`
+says so. Without ``ts_col`` the windows are unknown and every pair of tests is checked.
 """
 
 from __future__ import annotations
@@ -79,6 +92,7 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -143,7 +157,8 @@ def ab_test(recipients, *, variant_col: str = "variant", metric: str = "clicked"
     by : str or list of str, optional
         Columns that tell tests apart (a program step, a campaign): each is its own test.
     id_col : str, optional
-        The recipient id: checked to be in one row of one variant per test.
+        The recipient id: checked to be in one row of one variant per test; with ``by``,
+        also used to find tests that share recipients (see *Overlapping tests*).
     adjust : str, optional
         A statsmodels ``multipletests`` method (``"holm"``) to adjust the p-values of the
         variants of each test; default none.
@@ -154,8 +169,10 @@ def ab_test(recipients, *, variant_col: str = "variant", metric: str = "clicked"
         One row per test and non-control variant, ordered by ``by`` and variant: the ``by``
         columns, ``variant, n, control_n``, ``rate, control_rate`` (proportions) or ``mean,
         control_mean`` (means), ``effect`` (variant minus control), ``ci_low, ci_high``,
-        ``p_value, significant``, ``mde``, ``srm_p_value, srm`` and, with ``ts_col``,
-        ``first_at, last_at, days``. The statistics are described in the module docstring.
+        ``p_value, significant``, ``mde``, ``srm_p_value, srm``, with ``ts_col``
+        ``first_at, last_at, days`` and with ``by`` and ``id_col`` ``overlap_n,
+        confounded_with`` (the other tests' ``by`` values joined by " / ", separated by
+        "; ", in their order). The statistics are described in the module docstring.
 
     Raises
     ------
@@ -201,6 +218,8 @@ def ab_test(recipients, *, variant_col: str = "variant", metric: str = "clicked"
                    column=metric, who="recipients")
     if ts_col is not None:
         out = _with_window(out, groups, by)
+    if by and id_col is not None:
+        out = _with_overlaps(out, t, groups, by, variant_col, id_col, ts_col)
     return out
 
 
@@ -320,12 +339,13 @@ def verdict(row, *, metric: str | None = None, alpha: float = 0.05,
     level = f"{round((1 - alpha) * 100, 1):g} %"
     if proportion:
         def num(v):
-            return f"{v * 100:.1f}"
+            return f"{round(v * 100, 1) + 0.0:.1f}"  # + 0.0: no "-0.0"
 
         before, after = (formats.percent(row[c]) for c in ("control_rate", "rate"))
         unit = " points"
     else:
         def num(v):
+            v = round(v, 2) + 0.0
             return formats.money(v, currency, decimals=2) if currency else f"{v:,.2f}"
 
         before, after = num(row["control_mean"]), num(row["mean"])
@@ -346,6 +366,10 @@ def verdict(row, *, metric: str | None = None, alpha: float = 0.05,
     else:
         text += (f"not significant ({p_text}): the test can detect {num(row['mde'])}{unit} "
                  f"with {POWER * 100:.0f} % power")
+    if row.get("confounded_with"):
+        text += (f"; confounded with {row['confounded_with']}: the two tests' variants went "
+                 "to the same recipients together, so this effect carries part of the other "
+                 "test's")
     if row.get("srm", False):
         text += ("; sample-ratio mismatch: the groups are not the planned split, check the "
                  "assignment before reading this")
@@ -673,6 +697,44 @@ def _check_stats(stats: pd.DataFrame, kind, keys) -> None:
         problems.append(Problem("stats", "n", "a variant without recipients (n = 0)",
                                 int(empty.sum()), stats.loc[empty, [*keys, "n"]].head(5)))
     refuse(problems)
+
+
+def _with_overlaps(out, t: ir.Table, groups: pd.DataFrame, by, variant_col, id_col,
+                   ts_col) -> pd.DataFrame:
+    """``overlap_n`` and ``confounded_with`` per test (see *Overlapping tests*)."""
+    tests = groups.groupby(by, sort=False)
+    tests = (tests.agg(first_at=("first_at", "min"), last_at=("last_at", "max")) if ts_col
+             else tests.size().to_frame("n")).reset_index()
+    other = {c: f"_o_{c}" for c in by}
+    pairs = tests.merge(tests.rename(columns=other | {"first_at": "_o_first",
+                                                      "last_at": "_o_last"}), how="cross")
+    pairs = pairs[pairs[by].ne(pairs[list(other.values())].set_axis(by, axis=1)).any(axis=1)]
+    if ts_col:
+        pairs = pairs[(pairs.first_at <= pairs._o_last) & (pairs._o_first <= pairs.last_at)]
+    result = out.assign(overlap_n=0, confounded_with="")
+    if pairs.empty:
+        return result
+    r = t.select(*by, _v=t[variant_col].cast("string"), _id=t[id_col])
+    o = r.rename({new: old for old, new in other.items()} | {"_ov": "_v", "_oid": "_id"})
+    key = ibis.memtable(pairs[[*by, *other.values()]])
+    shared = r.inner_join(key, by).inner_join(
+        o, [*(key[v] == o[v] for v in other.values()), r._id == o._oid])
+    counts = shared.group_by(by).aggregate(overlap_n=shared._id.nunique()).execute()
+    cross = shared.group_by([*by, *other.values(), "_v", "_ov"]).aggregate(
+        n=shared.count()).execute().sort_values([*by, *other.values()], kind="stable")
+    confounded = {}
+    for names, table in cross.groupby([*by, *other.values()], sort=False):
+        crosstab = table.pivot_table(index="_v", columns="_ov", values="n", fill_value=0)
+        if min(crosstab.shape) > 1 and sps.chi2_contingency(
+                crosstab.to_numpy(), correction=False).pvalue < SRM_ALPHA:
+            confounded.setdefault(names[:len(by)], []).append(
+                " / ".join(map(str, names[len(by):])))
+    counts = counts.assign(confounded_with=[
+        "; ".join(confounded.get(tuple(row), [])) for row in counts[by].itertuples(index=False)])
+    result = result.drop(columns=["overlap_n", "confounded_with"]).merge(
+        counts, on=by, how="left")
+    return result.assign(overlap_n=result.overlap_n.fillna(0).astype("int64"),
+                         confounded_with=result.confounded_with.fillna(""))
 
 
 def _with_window(out: pd.DataFrame, groups: pd.DataFrame, by) -> pd.DataFrame:

@@ -121,6 +121,8 @@ def _top_table(rows: pd.DataFrame, currency, n: int = 15) -> pd.DataFrame:
 
 def customer_value_view(base: pd.DataFrame, *, currency: str | None = None):
     """``view(state) -> blocks`` of the customer-value dashboard over :func:`customer_base`."""
+    grid = rfm.segment_cells(base.reset_index())[["r", "f", "segment"]]  # names of the 25 cells
+
     def view(state: dict) -> list[dict]:
         rows = _selected(base, state)
         curve = rfm.concentration(rows.reset_index().assign(ts=pd.Timestamp(0)),
@@ -136,8 +138,9 @@ def customer_value_view(base: pd.DataFrame, *, currency: str | None = None):
                  money(rows.revenue.sum(), currency), "sales minus returns"),
             Card("top20", "Revenue from the top 20 %", top20, percent(top20, decimals=0)),
         ]
-        cells = rfm.segment_cells(rows.reset_index()).merge(
-            rows.groupby(["r", "f"]).revenue.sum().reset_index(), on=["r", "f"], how="left")
+        per_cell = rows.groupby(["r", "f"]).revenue.agg(customers="size", revenue="sum")
+        cells = grid.merge(per_cell.reset_index(), on=["r", "f"], how="left").fillna(
+            {"customers": 0, "revenue": 0.0}).astype({"customers": "int64"})
         return [
             cards(headline),
             note("concentration", f"The top 20 % of customers bring **{percent(top20, decimals=0)}"

@@ -79,9 +79,14 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=10)
     parser.add_argument("--workspace", type=Path,
                         help="an existing demo workspace to serve (default: build one)")
-    parser.add_argument("--only", nargs="+", choices=sorted(CHANGES), metavar="NOTEBOOK",
-                        help="measure only these dashboards (default: all)")
+    parser.add_argument("--only", nargs="+", metavar="NOTEBOOK",
+                        help=f"measure only these dashboards (default: all of "
+                        f"{', '.join(n.removesuffix('.ipynb') for n in CHANGES)})")
     args = parser.parse_args()
+    only = [n if n.endswith(".ipynb") else f"{n}.ipynb" for n in args.only or CHANGES]
+    unknown = [n for n in only if n not in CHANGES]
+    if unknown:
+        parser.error(f"no such dashboard: {', '.join(unknown)}")
     from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="bench-dashboards-"))
@@ -99,11 +104,11 @@ def main() -> None:
                 str(folder / "profile"), executable_path="/usr/bin/chromium", headless=True,
                 args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 1000})
             context.new_page().goto(url)  # the start page sets the cookie pages shut down with
-            for notebook in args.only or CHANGES:
+            for notebook in only:
                 _one(context, url, notebook)  # unmeasured: warms the pool as a user would
                 runs = []
                 for _ in range(args.loads):
-                    time.sleep(6)  # let the pool refill, as between two managers' visits
+                    time.sleep(8)  # let the pool refill (5-6 s of CPU), as between two visits
                     runs.append(_one(context, url, notebook))
                 opened, changed = zip(*runs, strict=True)
                 print(f"{notebook:<24}{statistics.median(opened):>11.2f}s{max(opened):>11.2f}s"

@@ -40,7 +40,7 @@ from lifecycle._frames import lazy, require
 from lifecycle.purchases import customer_purchases
 from lifecycle.schema import end_of
 
-__all__ = ["CRITERIA", "criteria", "rank_changes", "score", "top_n_change"]
+__all__ = ["CRITERIA", "criteria", "percentiles", "rank_changes", "score", "top_n_change"]
 
 CRITERIA = pd.DataFrame(
     [("frequency", "Buys often enough", 1.0, 1, "neutral"),
@@ -153,7 +153,8 @@ def _feedback(feedback, end, customer_col) -> pd.DataFrame:
     return out
 
 
-def score(measures: pd.DataFrame, weights: pd.DataFrame = CRITERIA) -> pd.DataFrame:
+def score(measures: pd.DataFrame, weights: pd.DataFrame = CRITERIA, *,
+          pct: pd.DataFrame | None = None) -> pd.DataFrame:
     """Weighted value score per customer, its components and the rank.
 
     Parameters
@@ -164,6 +165,9 @@ def score(measures: pd.DataFrame, weights: pd.DataFrame = CRITERIA) -> pd.DataFr
     weights : pandas.DataFrame
         ``criterion, weight, direction`` (+1 higher is better, -1 lower is better) and
         ``missing`` (``neutral``, ``worst`` or ``skip``). Criteria absent from it are ignored.
+    pct : pandas.DataFrame, optional
+        :func:`percentiles` of ``measures``: pass them when only the weights change (the
+        workshop's sliders) to skip ranking every customer again.
 
     Returns
     -------
@@ -185,7 +189,9 @@ def score(measures: pd.DataFrame, weights: pd.DataFrame = CRITERIA) -> pd.DataFr
     require(measures, "measures", ["customer_id"])
     measures = measures.set_index("customer_id")
     w = _checked_weights(weights, measures)
-    pct = _percentiles(measures[w.criterion.tolist()], w)
+    if pct is None:
+        pct = percentiles(measures[w.criterion.tolist()].reset_index())
+    pct = _oriented(pct.set_index("customer_id").reindex(measures.index), w)
     active = pct.notna().astype(float) * w.weight.to_numpy()
     total = active.sum(axis=1).replace(0, np.nan)
     parts = pct.fillna(0) * active.to_numpy() / total.to_numpy()[:, None] * 100
@@ -212,18 +218,36 @@ def _checked_weights(weights: pd.DataFrame, measures: pd.DataFrame) -> pd.DataFr
     return w.reset_index(drop=True)
 
 
-def _percentiles(values: pd.DataFrame, w: pd.DataFrame) -> pd.DataFrame:
-    """Percentile of each value among the observed ones, 1 = best; policy for the missing."""
-    out = {}
-    for row in w.itertuples():
-        col = values[row.criterion].astype(float)
-        observed = col.notna().sum()
+def percentiles(measures: pd.DataFrame) -> pd.DataFrame:
+    """Each customer's percentile on each measure among the customers who have one: 0 for
+    the lowest, 1 for the highest, ties sharing their middle percentile, NaN where missing.
+
+    Examples
+    --------
+    >>> percentiles(pd.DataFrame({"customer_id": list("abcd"),
+    ...                           "frequency": [1.0, 3.0, 3.0, None]}))
+      customer_id  frequency
+    0           a       0.00
+    1           b       0.75
+    2           c       0.75
+    3           d        NaN
+    """
+    require(measures, "measures", ["customer_id"])
+    out = {"customer_id": measures.customer_id.to_numpy()}
+    for name in measures.columns.drop("customer_id"):
+        col = measures[name].astype(float)
         below = col.rank(method="min") - 1
         ties = col.rank(method="max") - below
-        pct = (below + (ties - 1) / 2) / max(observed - 1, 1)  # ties share the mid percentile
-        pct = pct if row.direction == 1 else 1 - pct
-        out[row.criterion] = pct.fillna(_MISSING.get(row.missing, np.nan))
-    return pd.DataFrame(out, index=values.index)
+        out[name] = ((below + (ties - 1) / 2) / max(col.notna().sum() - 1, 1)).to_numpy()
+    return pd.DataFrame(out, index=measures.index)
+
+
+def _oriented(pct: pd.DataFrame, w: pd.DataFrame) -> pd.DataFrame:
+    """Percentiles with 1 = best (the criterion's direction) and the policy for the missing."""
+    return pd.DataFrame({row.criterion: (pct[row.criterion] if row.direction == 1 else
+                                         1 - pct[row.criterion]).fillna(
+                                             _MISSING.get(row.missing, np.nan))
+                         for row in w.itertuples()}, index=pct.index)
 
 
 def rank_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:

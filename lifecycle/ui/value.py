@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from lifecycle import plots
 from lifecycle.formats import count, money
 from lifecycle.ui.panel import Card, cards, dashboard, figure, table
-from lifecycle.value import CRITERIA, score, top_n_change
+from lifecycle.value import CRITERIA, percentiles, score, top_n_change
 
 __all__ = ["build_value_app", "build_workshop_app", "direction_toggle", "weight_slider",
            "workshop_view"]
@@ -92,14 +92,15 @@ def _segments_figure(top_rows: pd.Series, top: int):
 def workshop_view(measures: pd.DataFrame, segments: pd.Series, start: pd.DataFrame, *,
                   currency: str | None = None):
     """``view(state) -> blocks`` of the workshop over :func:`lifecycle.value.criteria`."""
-    first = score(measures, start)
+    pct = percentiles(measures)  # the weights change, the customers' percentiles do not
+    first = score(measures, start, pct=pct)
     baseline = first.set_index("customer_id")
     names = dict(zip(start.criterion, start.question, strict=True))
     by_id = measures.set_index("customer_id")
 
     def view(state: dict) -> list[dict]:
         top = int(state["top"])
-        scored = score(measures, _weights(start, state))
+        scored = score(measures, _weights(start, state), pct=pct)
         change = top_n_change(first, scored, n=top)
         current = scored.set_index("customer_id")
         headline = [

@@ -67,7 +67,8 @@ class Column:
     """One column of a canonical table.
 
     ``kind`` is one of ``id``, ``string``, ``timestamp``, ``float``, ``bool``. ``past`` marks
-    timestamps that may not lie after ``as_of``; ``choices`` lists the allowed (lower-case) values.
+    timestamps that may not lie after ``as_of``; ``whole`` numbers that count (a float column
+    holding whole numbers, null allowed); ``choices`` lists the allowed (lower-case) values.
     """
 
     name: str
@@ -75,6 +76,7 @@ class Column:
     required: bool = False
     past: bool = False
     nonnegative: bool = False
+    whole: bool = False
     choices: tuple[str, ...] | None = None
 
 
@@ -164,6 +166,41 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _req("channel", "string"), _req("planned_at", "timestamp"), _c("offer_id", "id"),
         _c("cost", "float", nonnegative=True), _c("expected_value", "float")),
         key=("run_id", "campaign_id", "cell_id", "customer_id")),
+    # -- the action tables: campaigns as data (lifecycle.campaigns) --------------------------
+    TableSpec("campaigns", (
+        _req("campaign_id", "id"), _req("group_id", "id"), _c("program", "string"),
+        _c("name", "string"), _c("start_at", "timestamp"), _c("end_at", "timestamp")),
+        key=("campaign_id",), ordered=(("start_at", "end_at"),)),
+    TableSpec("cells", (
+        _req("cell_id", "id"), _req("campaign_id", "id"), _req("channel", "string"),
+        _c("offer_id", "id"), _c("cost", "float", nonnegative=True), _c("expected_value", "float"),
+        _c("priority", "float"), _c("mandatory", "bool"),
+        _c("max_count", "float", nonnegative=True, whole=True),
+        _c("max_cost", "float", nonnegative=True), _c("exclude_constraints", "bool"),
+        _c("exclude_policies", "bool"), _c("control_share", "float", nonnegative=True)),
+        key=("cell_id",),
+        rules=(("control_share", "control_share must be below 1 (a share of the selection)",
+                lambda t: t.control_share >= 1),)),
+    TableSpec("offers", (
+        _req("offer_id", "id"), _c("name", "string"), _c("product_id", "id"),
+        _c("discount", "float", nonnegative=True), _c("margin", "float")), key=("offer_id",)),
+    TableSpec("constraints", (
+        _req("level", "string", choices=("cell", "campaign", "group")), _req("id", "id"),
+        _c("max_count", "float", nonnegative=True, whole=True),
+        _c("max_cost", "float", nonnegative=True)), key=("level", "id")),
+    TableSpec("contact_policies", (
+        _req("policy_id", "id"), _req("max_contacts", "float", nonnegative=True, whole=True),
+        _c("channel", "string"), _c("window_days", "float", nonnegative=True)),
+        key=("policy_id",)),
+    TableSpec("suppressions", (
+        _req("address", "string"), _req("reason", "string"), _c("added_at", "timestamp")),
+        key=("address",)),
+    TableSpec("runs", (
+        _req("run_id", "id"), _req("kind", "string"), _req("as_of", "timestamp"),
+        _c("started_at", "timestamp"), _c("finished_at", "timestamp"),
+        _c("status", "string", choices=("done", "dry-run", "failed")),
+        _c("parameters", "string"), _c("counts", "string")),
+        key=("run_id",), ordered=(("started_at", "finished_at"),)),
 ]}
 
 
@@ -810,6 +847,8 @@ def _content_rules(spec: TableSpec, as_of: pd.Timestamp):
                 lambda t, n=name: t[n].isnan() | t[n].isinf()
         if col.nonnegative:
             yield (name, "negative value"), lambda t, n=name: t[n] < 0
+        if col.whole:
+            yield (name, "not a whole number"), lambda t, n=name: t[n] % 1 != 0
         if col.past:
             yield (name, f"timestamp after as_of {as_of}"), \
                 lambda t, n=name: t[n] >= end_of(as_of)

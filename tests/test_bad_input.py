@@ -100,6 +100,8 @@ def valid(kind: str) -> pd.DataFrame:
     if kind == "messages":  # delivered, not bounced, and the second one never opened: the
         out = out.assign(delivered=True, bounce=pd.Series([None] * 3, dtype="str"))  # cases
         out.loc[1, ["opened_at", "clicked_at", "complained_at"]] = pd.NaT  # put False there
+    if kind == "cells":
+        out = out.assign(control_share=[0.1, 0.2, 0.0])
     return out
 
 
@@ -248,9 +250,13 @@ def float_cases(spec: TableSpec, col: Column):
     yield "lists", [[1], [2], [3]], by(
         frame=Reject("lists or dicts", 3), parquet=Reject("cannot be read as float: array", 3),
         csv=Reject("cannot be read as float", 3))
-    yield "padded text", [" 1.5 ", "2", "3"], every(Repair("cast from string to float", 3))
-    yield "decimals with a None", [Decimal("10.50"), None, Decimal("3")], every(
-        Reject("missing value", 1) if col.required else Kept((10.5, None, 3.0)))
+    if col.whole:
+        yield "fraction", [1.5, 2.0, 3.0], every(Reject("not a whole number", 1))
+    whole = "" if col.whole else ".5"
+    yield "padded text", [f" 1{whole} ", "2", "3"], every(
+        Repair("cast from string to float", 3))
+    yield "decimals with a None", [Decimal(f"10{whole or '.'}0"), None, Decimal("3")], every(
+        Reject("missing value", 1) if col.required else Kept((float(f"10{whole}"), None, 3.0)))
     if col.nonnegative:
         yield "negative", [-1.0, 1.0, 2.0], every(Reject("negative value", 1))
     if col.required:

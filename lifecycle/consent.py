@@ -10,6 +10,13 @@ valid at the instant it expires or is revoked. A consent that expires at 10:00 i
 10:00; one granted at 10:00 is.
 
 Every module that needs to know (selection, export, the KPIs' list size) asks here.
+
+**Contactable** (:func:`contactable`) adds the address: a valid consent is not enough to send.
+E-mail needs an address of the form ``local@domain.tld`` that is not suppressed: not on the
+suppression list, never hard-bounced, and no spam complaint or unsubscribe since the consent
+was granted (a new grant after an unsubscribe is a new permission). SMS and phone need a
+number of 7 to 15 digits (spaces, dashes, dots and brackets allowed, an optional leading +).
+Each customer who fails gets the first reason that applies, in the order of :data:`REASONS`.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import pandas as pd
 
 from lifecycle._frames import finish, lazy, require
 
-__all__ = ["valid", "valid_during", "valid_in_periods"]
+__all__ = ["REASONS", "contactable", "valid", "valid_during", "valid_in_periods"]
 
 _COLUMNS = ["customer_id", "channel", "granted_at"]
 
@@ -82,6 +89,124 @@ def valid(consents, *, channel: str, at, purpose: str | None = None):
     moment = _stamp(at, t.granted_at)
     end = _ends(t)
     return finish(t.filter((t.granted_at <= moment) & (end.isnull() | (end > moment))), eager)
+
+
+#: Why a customer cannot be contacted, in the order they are checked.
+REASONS = ("no valid consent", "no address", "invalid address", "on the suppression list",
+           "hard bounce", "spam complaint", "unsubscribed")
+
+#: The customers column that holds each channel's address (channels absent need none).
+ADDRESSES = {"email": "email", "sms": "phone", "phone": "phone"}
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
+_PHONE = r"^\+?[0-9]{7,15}$"
+_PHONE_NOISE = r"[\s().-]"
+
+
+def contactable(customers, consents, *, channel: str, at, purpose: str | None = None,
+                messages=None, suppressions=None):
+    """Every customer with the channel's address and why they cannot be contacted, if so.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame or ibis.Table
+        ``customer_id`` and the channel's address column (:data:`ADDRESSES`: ``email`` for
+        e-mail, ``phone`` for SMS and phone; absent means nobody has an address).
+    consents : pandas.DataFrame or ibis.Table
+        As for :func:`valid`; checked at ``at`` for ``channel`` and ``purpose``.
+    channel : str
+        ``"email"``, ``"sms"``, ...
+    at : timestamp-like
+        The instant of the contact.
+    purpose : str, optional
+        Only consents given for this purpose count.
+    messages : pandas.DataFrame or ibis.Table, optional
+        ``customer_id``, ``channel``, ``sent_at`` and any of ``bounce``, ``complained_at``,
+        ``unsubscribed_at``: the channel's messages before ``at`` suppress as described in
+        the module docstring.
+    suppressions : pandas.DataFrame or ibis.Table, optional
+        ``address``: addresses never to contact.
+
+    Returns
+    -------
+    pandas.DataFrame or ibis.Table
+        One row per customer: ``customer_id``, ``address`` (the e-mail lower-cased, the phone
+        number without separators), ``granted_at`` (of the latest valid consent, null if none)
+        and ``reason`` (one of :data:`REASONS`; null when the customer can be contacted).
+
+    Examples
+    --------
+    >>> people = pd.DataFrame({"customer_id": ["a", "b", "c", "d"],
+    ...                        "email": ["a@shop.se", "b@shop.se", "no-at-sign", None]})
+    >>> grants = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "channel": "email",
+    ...                        "granted_at": pd.Timestamp("2024-01-01")})
+    >>> sent = pd.DataFrame({"customer_id": ["b"], "channel": "email",
+    ...                      "sent_at": pd.Timestamp("2024-02-01"), "bounce": ["hard"]})
+    >>> contactable(people, grants, channel="email", at="2024-03-01", messages=sent)[
+    ...     ["customer_id", "reason"]]
+      customer_id           reason
+    0           a              NaN
+    1           b      hard bounce
+    2           c  invalid address
+    3           d       no address
+    """
+    people, eager = lazy(customers)
+    require(people, "customers", ["customer_id"])
+    column = ADDRESSES.get(channel)
+    address = _address(people, column)
+    ok = valid(lazy(consents)[0], channel=channel, at=at, purpose=purpose)
+    granted = ok.group_by("customer_id").aggregate(_granted=ok.granted_at.max())
+    j = people.select("customer_id", address=address).left_join(granted, "customer_id")
+    checks = [(j._granted.isnull(), REASONS[0])]
+    if column is not None:
+        pattern = _EMAIL if channel == "email" else _PHONE
+        checks += [(j.address.isnull(), REASONS[1]), (~j.address.re_search(pattern), REASONS[2])]
+    if suppressions is not None and column is not None:
+        listed = lazy(suppressions)[0]
+        require(listed, "suppressions", ["address"])
+        listed = listed.select(_listed=_normalised(listed.address, channel)).distinct()
+        j = j.left_join(listed, j.address == listed._listed)
+        checks.append((j._listed.notnull(), REASONS[3]))
+    if messages is not None:
+        j, since = _message_suppressions(j, lazy(messages)[0], channel, at)
+        checks += since
+    out = j.select("customer_id", "address", granted_at=j._granted, reason=ibis.cases(
+        *checks, else_=ibis.null("string")))
+    return finish(out.order_by("customer_id"), eager)
+
+
+def _address(people: ir.Table, column: str | None) -> ir.StringValue:
+    if column is None or column not in people.columns:
+        return ibis.null("string")
+    return _normalised(people[column].cast("string"), "email" if column == "email" else "sms")
+
+
+def _normalised(address: ir.StringValue, channel: str) -> ir.StringValue:
+    text = address.cast("string").strip()
+    text = text.lower() if channel == "email" else text.re_replace(_PHONE_NOISE, "")
+    return (text == "").ifelse(ibis.null("string"), text)
+
+
+def _message_suppressions(j: ir.Table, messages: ir.Table, channel: str, at):
+    """Join each customer's last hard bounce, complaint and unsubscribe before ``at``."""
+    require(messages, "messages", ["customer_id", "channel", "sent_at"])
+    m = messages.filter(messages.channel == channel,
+                        messages.sent_at < _stamp(at, messages.sent_at))
+    events = {"_bounced": ("bounce", lambda c: (c == "hard").ifelse(m.sent_at, None)),
+              "_complained": ("complained_at", lambda c: c),
+              "_unsubscribed": ("unsubscribed_at", lambda c: c)}
+    present = {name: when(m[col]).max() for name, (col, when) in events.items()
+               if col in m.columns}
+    if not present:
+        return j, []
+    last = m.group_by(_m_customer=m.customer_id).aggregate(**present)
+    j = j.left_join(last, j.customer_id == last._m_customer)
+    checks = []
+    for name, reason in (("_bounced", REASONS[4]), ("_complained", REASONS[5]),
+                         ("_unsubscribed", REASONS[6])):
+        if name in present:
+            since = j[name].notnull() if name == "_bounced" else j[name] >= j._granted
+            checks.append((since.fill_null(False), reason))
+    return j, checks
 
 
 def valid_during(consents, *, channel: str, start, end, purpose: str | None = None):

@@ -377,7 +377,7 @@ def _to_ibis(table, spec: TableSpec, columns: Mapping[str, str]) -> ibis.Table:
     if isinstance(table, pd.DataFrame):
         df = table.rename(columns=rename)
         _raise_if(_pandas_problems(df, spec))
-        df = _pandas_numbers(_pandas_timestamps(df, spec), spec)
+        df = _typed_nulls(_pandas_numbers(_pandas_timestamps(df, spec), spec), spec)
         return ibis.memtable(df.reset_index(drop=True))
     return table.rename({new: old for old, new in rename.items()}) if rename else table
 
@@ -591,6 +591,18 @@ def _pandas_timestamps(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
         if aware.any():
             out = out.assign(**{col: pd.to_datetime(df[col], utc=True)})
     return out
+
+
+_NULL_DTYPES = {"timestamp": "datetime64[ns]", "float": "float64", "bool": "boolean",
+                "id": "string", "string": "string"}
+
+
+def _typed_nulls(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """Object columns with no value at all (``expires_at=None`` everywhere) typed as their
+    canonical column, else text: a database has no column of type "nothing"."""
+    kinds = {c.name: c.kind for c in spec.columns}
+    empty = [c for c in df.columns if df[c].dtype == object and df[c].isna().all()]
+    return df.astype({c: _NULL_DTYPES[kinds.get(c, "string")] for c in empty}) if empty else df
 
 
 class _Check:

@@ -28,6 +28,7 @@ import duckdb
 import ibis
 import pandas as pd
 
+from lifecycle._files import fsync
 from lifecycle.schema import TABLES, DataError, Problem, as_table, validate
 
 __all__ = ["Workspace", "default_path"]
@@ -466,7 +467,7 @@ class _FileWrite:
             if kind is None:
                 if self.mode is not None:
                     os.chmod(self.tmp, self.mode)
-                _fsync(self.tmp)
+                fsync(self.tmp)
                 os.replace(self.tmp, self.path)
         finally:
             self._release()
@@ -642,14 +643,6 @@ def _store_truth(con, truth) -> None:
 def _stamp(path: Path) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_ino, st.st_mtime_ns
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _quote(path: Path) -> str:

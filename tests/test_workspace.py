@@ -46,6 +46,17 @@ def test_load_frame_validates_and_reports_repairs(ws):
     assert len(repairs) == len(quality)
 
 
+def test_columns_without_a_single_value_load_as_typed_nulls(ws):
+    grants = pd.DataFrame({"customer_id": ["C0", "C1"], "channel": "email",
+                           "granted_at": pd.Timestamp("2025-01-01"), "expires_at": None,
+                           "revoked_at": [None, None], "purpose": None, "note": None})
+    ws.load("consents", grants)
+    t = ws.table("consents")
+    assert t.expires_at.type().is_timestamp() and t.purpose.type().is_string()
+    assert t.note.type().is_string()  # a column of the frame's own: kept, as text
+    assert t.expires_at.isnull().all().execute()
+
+
 def test_reloading_replaces_table_and_its_quality_rows(ws):
     ws.load("customers", customers(5))
     ws.load("customers", customers(2).assign(email="a@b.fi"))

@@ -203,11 +203,32 @@ def _invalid(emails: pa.Array) -> pa.Array:
     return out
 
 
+#: Country calling code and mobile number pattern of each region's country (# = a digit).
+_MOBILE = {"358": "+358 4# ### ####", "46": "+46 7# ### ## ##", "47": "+47 4## ## ###",
+           "45": "+45 2# ## ## ##"}
+_COUNTRY = ["358"] * 3 + ["46"] * 3 + ["47"] * 2 + ["45"] * 2  # by _REGIONS
+_PHONE_SHARE = 0.8  # customers who gave a mobile number
+
+
+def _mobiles(rng, region: np.ndarray) -> pa.Array:
+    """A mobile number in the customer's country for the customers who gave one, else null."""
+    country = np.asarray(_COUNTRY)[region]
+    given = rng.random(len(region)) < _PHONE_SHARE
+    numbers = np.full(len(region), None, dtype=object)
+    for code, pattern in _MOBILE.items():
+        rows = np.flatnonzero((country == code) & given)
+        digits = iter(rng.integers(0, 10, (pattern.count("#"), len(rows))).astype(str))
+        parts = [pa.array(next(digits)) if ch == "#" else pa.scalar(ch) for ch in pattern]
+        numbers[rows] = pc.binary_join_element_wise(*parts, "").to_numpy(zero_copy_only=False)
+    return pa.array(numbers, pa.string())
+
+
 def customer_table(world: World, acquired: Acquisition, email: Emails) -> pd.DataFrame:
     """The customers table."""
     return pd.DataFrame({
         "customer_id": _str(acquired.ids), "created_at": _ts(world, acquired.created),
-        "email": _str(email.address), "phone_model": _cat(acquired.phone, _PHONES),
+        "email": _str(email.address), "phone": _str(_mobiles(world.rng, acquired.region)),
+        "phone_model": _cat(acquired.phone, _PHONES),
         "region": _cat(acquired.region, [r[0] for r in _REGIONS]),
         "home_store": _cat(acquired.home_store, _STORES),
         "acquisition_channel": _cat(acquired.channel, _ACQ),

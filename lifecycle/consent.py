@@ -27,7 +27,8 @@ import pandas as pd
 
 from lifecycle._frames import finish, lazy, require
 
-__all__ = ["REASONS", "contactable", "valid", "valid_during", "valid_in_periods"]
+__all__ = ["REASONS", "contactable", "contactable_in", "valid", "valid_during",
+           "valid_in_periods"]
 
 _COLUMNS = ["customer_id", "channel", "granted_at"]
 
@@ -172,6 +173,18 @@ def contactable(customers, consents, *, channel: str, at, purpose: str | None = 
     out = j.select("customer_id", "address", granted_at=j._granted, reason=ibis.cases(
         *checks, else_=ibis.null("string")))
     return finish(out.order_by("customer_id"), eager)
+
+
+def contactable_in(workspace, *, channel: str, at, purpose: str | None = None) -> ir.Table:
+    """:func:`contactable` on a workspace's ``customers`` and ``consents``, with its
+    ``messages`` and ``suppressions`` where it has them (an ibis expression)."""
+    present = workspace.tables()
+
+    def optional(name):
+        return workspace.table(name) if name in present else None
+    return contactable(workspace.table("customers"), workspace.table("consents"),
+                       channel=channel, at=at, purpose=purpose, messages=optional("messages"),
+                       suppressions=optional("suppressions"))
 
 
 def _address(people: ir.Table, column: str | None) -> ir.StringValue:

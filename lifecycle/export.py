@@ -59,21 +59,17 @@ def deliverable(selection, workspace, *, channel: str, at, purpose: str | None =
     """
     t, _ = lazy(selection)
     require(t, "selection", ["customer_id"])
-    tables = workspace.tables()
-    if "consents" not in tables:
+    if "consents" not in workspace.tables():
         raise DataError([Problem("consents", "*", "no consents table in the workspace: "
                                  "nobody may be contacted", 0)])
-    reach = consent.contactable(
-        workspace.table("customers"), workspace.table("consents"), channel=channel, at=at,
-        purpose=purpose, messages=workspace.table("messages") if "messages" in tables else None,
-        suppressions=workspace.table("suppressions") if "suppressions" in tables else None)
+    reach = consent.contactable_in(workspace, channel=channel, at=at, purpose=purpose)
     keys = [c for c in ("campaign_id", "cell_id") if c in t.columns]
     ranked = t.mutate(_copy=ibis.row_number().over(group_by=["customer_id", *keys]))
-    reach = reach.rename(_customer="customer_id")
+    reach = reach.select(_customer="customer_id", _address="address", _reason="reason")
     j = ranked.left_join(reach, ranked.customer_id == reach._customer)
     why = ibis.cases((j._copy > 0, "duplicate"), (j._customer.isnull(), "not a customer"),
-                     else_=j.reason)
-    rows = j.select(*t.columns, address=j.address, _why=why).execute()
+                     else_=j._reason)
+    rows = j.select(*t.columns, address=j._address, _why=why).execute()
     removed = rows._why.value_counts().to_dict()
     kept = rows[rows._why.isna()].drop(columns="_why").reset_index(drop=True)
     return kept, {str(k): int(v) for k, v in sorted(removed.items())}
@@ -82,14 +78,16 @@ def deliverable(selection, workspace, *, channel: str, at, purpose: str | None =
 def write(selection, path, *, workspace, channel: str, as_of, format: str | None = None,
           fields: Sequence[str] = (), purpose: str | None = None,
           campaign_id: str = "segment-export", cell_id: str | None = None,
-          source_run: str | None = None, record: bool = True) -> dict:
+          source_run: str | None = None, record: bool = True, run_id: str | None = None,
+          kind: str = "export") -> dict:
     """Write a consent-checked export file, its manifest and the contact history.
 
     Parameters
     ----------
     selection : pandas.DataFrame or ibis.Table
         One row per contact: ``customer_id``, optionally ``campaign_id``, ``cell_id``,
-        ``offer_id``, ``step`` and the personalisation ``fields``.
+        ``offer_id``, ``step``, ``control`` (held out: recorded in the contact history, not
+        written to the file) and the personalisation ``fields``.
     path : str or Path
         The file to write; ``.csv`` or ``.parquet`` (or give ``format``). Its folder must exist.
     workspace : lifecycle.Workspace
@@ -112,12 +110,16 @@ def write(selection, path, *, workspace, channel: str, as_of, format: str | None
         The run that made the selection (a program run), kept in the manifest.
     record : bool
         Write contact history and the run (default). ``False`` for a file that is not sent.
+    run_id, kind : str, optional
+        The run's id (default ``export-<as_of>-<random>``) and kind (``"export"``; a program
+        run passes its own).
 
     Returns
     -------
     dict
         The manifest: ``path, manifest, format, rows, columns, bytes, sha256, channel, as_of,
-        created_at, run_id, source_run, removed`` (counts by reason), ``selected``.
+        created_at, run_id, source_run, removed`` (counts by reason), ``selected`` and
+        ``control`` (rows held out: recorded, not in the file).
     """
     path = Path(path)
     fmt = _format(path, format)
@@ -128,11 +130,13 @@ def write(selection, path, *, workspace, channel: str, as_of, format: str | None
     as_of = pd.Timestamp(as_of)
     kept, removed = deliverable(selection, workspace, channel=channel, at=as_of,
                                 purpose=purpose)
+    held = (kept.control.fillna(False).astype(bool) if "control" in kept else
+            pd.Series(False, index=kept.index))
     address = consent.ADDRESSES.get(channel)
     columns = ["customer_id", *([address] if address else []),
                *[c for c in _KEYS if c in kept.columns and c not in fields], *fields]
-    out = kept.rename(columns={"address": address} if address else {})[columns]
-    run_id = f"export-{as_of:%Y%m%d}-{uuid.uuid4().hex[:10]}"
+    out = kept[~held].rename(columns={"address": address} if address else {})[columns]
+    run_id = run_id or f"export-{as_of:%Y%m%d}-{uuid.uuid4().hex[:10]}"
     with _locked(path):
         _remove_leftovers(path)
         data = _temp_file(path, lambda target: _write_frame(out, target, fmt))
@@ -141,8 +145,9 @@ def write(selection, path, *, workspace, channel: str, as_of, format: str | None
             "rows": len(out), "columns": columns, "bytes": data.stat().st_size,
             "sha256": _sha256(data), "channel": channel, "purpose": purpose,
             "as_of": as_of.isoformat(), "created_at": pd.Timestamp.now("UTC").isoformat(),
-            "run_id": run_id if record else None, "source_run": source_run,
-            "selected": len(out) + sum(removed.values()), "removed": removed}
+            "run_id": run_id if record else None, "kind": kind, "source_run": source_run,
+            "selected": len(kept) + sum(removed.values()), "removed": removed,
+            "control": int(len(kept) - len(out))}
         text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
         note = _temp_file(_manifest_path(path),
                           lambda target: target.write_text(text, encoding="utf-8"))
@@ -212,9 +217,10 @@ def _record(workspace, kept: pd.DataFrame, manifest: dict, *, campaign_id: str,
         "planned_at": pd.Timestamp(manifest["as_of"]),
         "offer_id": kept["offer_id"] if "offer_id" in kept else None})
     counts = {"selected": manifest["selected"], "exported": manifest["rows"],
-              "removed": manifest["removed"]}
+              "control": manifest["control"], "removed": manifest["removed"]}
     run = pd.DataFrame([{
-        "run_id": manifest["run_id"], "kind": "export", "as_of": pd.Timestamp(manifest["as_of"]),
+        "run_id": manifest["run_id"], "kind": manifest["kind"],
+        "as_of": pd.Timestamp(manifest["as_of"]),
         "started_at": pd.Timestamp(manifest["created_at"]).tz_convert(None),
         "finished_at": pd.Timestamp.now("UTC").tz_convert(None), "status": "done",
         "parameters": json.dumps({k: manifest[k] for k in ("path", "format", "channel",

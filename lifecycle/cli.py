@@ -1,6 +1,7 @@
-"""Batch entry points: ``lifecycle demo``, ``load``, ``quality``, ``serve``, ``html``.
+"""Batch entry points: ``lifecycle demo``, ``load``, ``quality``, ``run``, ``serve``, ``html``.
 
-Every failure is one line on stderr and a non-zero exit code (2 for a wrong command line).
+Every failure is one line on stderr and a non-zero exit code (2 for a wrong command line, 3
+when another ``lifecycle run`` of the workspace is under way).
 
 Examples
 --------
@@ -22,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from lifecycle.programs import PROGRAMS, RunInProgress
 from lifecycle.schema import TABLES, DataError
 from lifecycle.workspace import Workspace, _check_readable, _created, default_path
 
@@ -72,6 +74,19 @@ def _load_target(path: str | None) -> Path:
 
 def _quality(args) -> None:
     _print_repairs(Workspace.open(args.path).quality())
+
+
+def _run(args) -> None:
+    from lifecycle.programs import run
+
+    done = run(Workspace.open(args.path), args.program, as_of=args.as_of, out=args.out, dry_run=args.dry_run,
+               format=args.format, progress=True)
+    verb = "would contact" if args.dry_run else "exported"
+    for row in done.itertuples():
+        count = row.selected - row.control if args.dry_run else row.exported
+        where = "" if args.dry_run else f" -> {row.file}"
+        print(f"{row.program}: {verb} {count:,} customers, {row.control:,} held out as control"
+              f"{where}")
 
 
 def _serve(args) -> None:
@@ -181,6 +196,25 @@ def _parser() -> argparse.ArgumentParser:
     quality = sub.add_parser("quality", help="print the data-quality report",
                              description="Print every repair made while loading, per column.")
     quality.set_defaults(run=_quality)
+    run = sub.add_parser(
+        "run", help="run the lifecycle programs for a day and export their selections",
+        description="Evaluate the lifecycle programs as of a day (the daily scheduled job): "
+                    "select who gets which step, re-check consent, write one export file per "
+                    "program with its manifest, and record the contacts. Running a day twice "
+                    "selects nobody new the second time.")
+    run.add_argument("--as-of", type=_date, required=True, metavar="DATE",
+                     help="the day of the run, e.g. 2026-10-31 (data up to its midnight)")
+    run.add_argument("--program", action="append", metavar="NAME",
+                     choices=list(PROGRAMS),
+                     help=f"a program to run (repeatable; default all: "
+                          f"{', '.join(PROGRAMS)})")
+    run.add_argument("--dry-run", action="store_true",
+                     help="count who would be selected; write nothing")
+    run.add_argument("--out", default="exports", metavar="FOLDER",
+                     help="folder for the export files (default exports/)")
+    run.add_argument("--format", choices=["csv", "parquet"], default="csv",
+                     help="export file format (default csv)")
+    run.set_defaults(run=_run)
     serve = sub.add_parser("serve", help="serve the dashboards with Voila (offline, preheated)")
     serve.add_argument("--dashboards", default="dashboards", help="folder of dashboard notebooks")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -194,7 +228,7 @@ def _parser() -> argparse.ArgumentParser:
     html.add_argument("notebooks", nargs="+", help="notebook files, e.g. notebooks/*.ipynb")
     html.add_argument("--out", default="build/html", help="folder for the HTML files")
     html.set_defaults(run=_html)
-    for p in (demo, quality, serve, html):
+    for p in (demo, quality, run, serve, html):
         p.add_argument("--path", default=None, metavar="FILE",
                        help=f"workspace file (default {default_path()})")
     load.add_argument("--path", default=None, metavar="FILE",
@@ -216,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lifecycle {args.command}: interrupted", file=sys.stderr)
         return 130
+    except RunInProgress as exc:
+        print(f"lifecycle {args.command}: {exc}", file=sys.stderr)
+        return 3
     except Exception as exc:  # the boundary: one line, never a traceback unless asked
         if args.traceback:
             traceback.print_exc()

@@ -1,0 +1,303 @@
+"""Lifecycle programs, evaluated as of a day: who gets which step of which campaign, and why.
+
+A program is data (a :class:`Program`: its campaign, channel, steps and parameters) plus one
+selection function. :func:`evaluate` runs the function for one day and returns the selection:
+one row per customer and step, with ``customer_id, campaign_id, cell_id, step, control,
+reason`` and the personalisation fields. The selection is made of ibis expressions on the
+workspace; only the day's selection is executed.
+
+Every program obeys the same rules, applied by :func:`evaluate` after the program's own:
+
+- **consent and address** at the moment of the send (``as_of`` plus the program's send hour):
+  :func:`lifecycle.consent.contactable`;
+- **idempotent**: a customer who already has the step in ``contact_history`` (sent, or held
+  out as control) is not selected again, so evaluating a day twice selects nobody new the
+  second time, and two consecutive days never send one step twice;
+- **control group**: each campaign holds out ``control_share`` of the customers it would
+  contact at their first step, by hash (:func:`lifecycle.campaigns.in_control`: the same
+  customers on every run). They are in the selection with ``control = True`` and
+  ``cell_id = "control"``; an export records them in the contact history and sends nothing;
+- **A/B variants**: a step with several cells gives each customer one, by hash of the step
+  and the customer (even shares, independent of the other steps and of the control group).
+
+Programs here: :data:`WELCOME`. Each has its function in :data:`PROGRAMS`.
+
+:func:`run` is the daily job (``lifecycle run``): it evaluates the programs for a day under a
+run lock and exports each selection (:func:`lifecycle.export.write`: consent re-checked, the
+file, its manifest, the contact history and the run), so that the next day's evaluation
+knows who got what.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from lifecycle import campaigns, consent, export
+
+__all__ = ["PROGRAMS", "WELCOME", "Program", "RunInProgress", "Step", "evaluate", "run"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One message of a program: its name, its cells (one per A/B variant), and the step it
+    follows with the days between them (``after=None``: the program's entry step)."""
+
+    name: str
+    cells: tuple[str, ...]
+    after: str | None = None
+    delay_days: int = 0
+    offer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Program:
+    """A lifecycle program as data. ``parameters`` are the program function's own."""
+
+    name: str
+    campaign_id: str
+    steps: tuple[Step, ...]
+    channel: str = "email"
+    purpose: str | None = None
+    control_share: float = 0.0
+    send_hour: int = 8
+    fields: tuple[str, ...] = ()
+    parameters: Mapping = field(default_factory=dict)
+
+    def step(self, name: str) -> Step:
+        return next(s for s in self.steps if s.name == name)
+
+
+WELCOME = Program(
+    name="welcome", campaign_id="welcome", channel="email", control_share=0.10,
+    steps=(Step("thank", ("welcome_thank_A", "welcome_thank_B"), offer_id="member_benefits"),
+           Step("guide", ("welcome_guide_A", "welcome_guide_B"), after="thank", delay_days=3,
+                offer_id="store_guide"),
+           Step("surprise", ("welcome_surprise",), after="guide", delay_days=4,
+                offer_id="surprise_voucher")),
+    fields=("home_store", "phone_model"),
+    parameters={"joined_within_days": 1})
+"""Welcome: customers who joined in the ``joined_within_days`` days before the day (1:
+yesterday) and can be reached by e-mail; thank-you the next morning, the guide 3 days
+later, the surprise 4 days after that. After the surprise the customer is on the normal
+register (the newsletter)."""
+
+
+def _welcome(workspace, program: Program, day: pd.Timestamp, history: ir.Table
+             ) -> dict[str, ir.Table]:
+    """Per step: the customers due, with their reason."""
+    people = workspace.table("customers")
+    since = day - pd.Timedelta(days=int(program.parameters.get("joined_within_days", 1)))
+    joined = people.filter(people.created_at >= since, people.created_at < day)
+    window = (f"joined on {since:%Y-%m-%d}" if since + pd.Timedelta(days=1) == day else
+              f"joined {since:%Y-%m-%d} to {day - pd.Timedelta(days=1):%Y-%m-%d}")
+    due = {program.steps[0].name: joined.select("customer_id", reason=ibis.literal(window))}
+    for step in program.steps[1:]:
+        due[step.name] = _follows(history, program, step, day)
+    return due
+
+
+def _follows(history: ir.Table, program: Program, step: Step, day: pd.Timestamp) -> ir.Table:
+    """Customers whose previous step was planned on the day ``delay_days`` before, or earlier
+    (a missed run catches up): planned before the end of that day."""
+    before = program.step(step.after)
+    until = day - pd.Timedelta(days=step.delay_days - 1)
+    h = history.filter(history.campaign_id == program.campaign_id,
+                       history.cell_id.isin(before.cells), history.planned_at < until)
+    last = h.group_by("customer_id").aggregate(_at=h.planned_at.max())
+    return last.select("customer_id", reason=ibis.literal(f"{before.name} sent ") +
+                       last._at.cast("date").cast("string"))
+
+
+#: Each program's selection function: ``f(workspace, program, day, history) -> {step: table
+#: of customer_id, reason}``.
+PROGRAMS: dict[str, tuple[Program, Callable]] = {"welcome": (WELCOME, _welcome)}
+
+
+def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
+    """The program's selection for the day ``as_of`` (see the module docstring).
+
+    Parameters
+    ----------
+    workspace : lifecycle.Workspace
+        Needs ``customers`` and ``consents``; ``contact_history`` and ``messages`` are used
+        when present.
+    program : str or Program
+        A name of :data:`PROGRAMS` or a :class:`Program` with the parameters changed (its
+        ``name`` picks the function).
+    as_of : date-like
+        The day of the run: data up to its midnight counts, sends go out at ``send_hour``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id, campaign_id, cell_id, step, offer_id, control, reason`` and the
+        program's ``fields``, sorted by step and customer.
+    """
+    program, select = _resolve(program)
+    day = pd.Timestamp(as_of).normalize()
+    send_at = day + pd.Timedelta(hours=program.send_hour)
+    history = _history(workspace)
+    due = select(workspace, program, day, history)
+    done = history.filter(history.campaign_id == program.campaign_id)
+    reach = consent.contactable_in(workspace, channel=program.channel, at=send_at,
+                                   purpose=program.purpose)
+    reach = reach.filter(reach.reason.isnull())
+    parts = []
+    for position, step in enumerate(program.steps):
+        if step.name not in due:
+            continue
+        had = done.filter(done.cell_id.isin([*step.cells, *(["control"] if position == 0
+                                                             else [])]))
+        rows = due[step.name].anti_join(had, "customer_id").semi_join(reach, "customer_id")
+        parts.append(_cells(rows, program, step, first=position == 0))
+    selection = ibis.union(*parts) if len(parts) > 1 else parts[0]
+    people = workspace.table("customers")
+    extra = [f for f in program.fields if f in people.columns]
+    if extra:
+        people = people.select(*extra, _customer="customer_id")
+        selection = selection.left_join(people, selection.customer_id == people._customer
+                                        ).drop("_customer")
+    out = selection.execute()
+    order = {s.name: i for i, s in enumerate(program.steps)}
+    return out.sort_values(["step", "customer_id"], key=lambda c: c.map(order) if c.name ==
+                           "step" else c, kind="stable").reset_index(drop=True)
+
+
+def _resolve(program) -> tuple[Program, Callable]:
+    name = program.name if isinstance(program, Program) else program
+    if name not in PROGRAMS:
+        raise ValueError(f"unknown program {name!r}; programs: {', '.join(PROGRAMS)}")
+    return (program if isinstance(program, Program) else PROGRAMS[name][0]), PROGRAMS[name][1]
+
+
+def _history(workspace) -> ir.Table:
+    if "contact_history" in workspace.tables():
+        return workspace.table("contact_history")
+    return ibis.memtable(pd.DataFrame({
+        "run_id": pd.Series([], dtype="string"), "campaign_id": pd.Series([], dtype="string"),
+        "cell_id": pd.Series([], dtype="string"), "customer_id": pd.Series([], dtype="string"),
+        "planned_at": pd.Series([], dtype="datetime64[us]")}))
+
+
+def _cells(rows: ir.Table, program: Program, step: Step, *, first: bool) -> ir.Table:
+    """The step's cell per customer (A/B by hash), or ``control`` at the entry step."""
+    cell = _variant(rows.customer_id, f"{program.campaign_id}:{step.name}", step.cells)
+    held = (campaigns.in_control(rows.customer_id, program.campaign_id,
+                                 campaigns.control_threshold(program.control_share))
+            if first and program.control_share > 0 else ibis.literal(False))
+    return rows.select(
+        "customer_id", campaign_id=ibis.literal(program.campaign_id),
+        cell_id=held.ifelse(ibis.literal("control"), cell), step=ibis.literal(step.name),
+        offer_id=held.ifelse(ibis.null("string"), ibis.literal(step.offer_id, "string")),
+        control=held, reason=rows.reason)
+
+
+def _variant(customer_id: ir.Value, salt: str, cells: tuple[str, ...]) -> ir.StringValue:
+    """One of ``cells`` per customer in even shares: the last whose lower bound the hash
+    passes."""
+    cell = ibis.literal(cells[0])
+    for i in range(1, len(cells)):
+        below = campaigns.in_control(customer_id, salt,
+                                     campaigns.control_threshold(i / len(cells)))
+        cell = below.ifelse(cell, ibis.literal(cells[i]))
+    return cell
+
+
+class RunInProgress(RuntimeError):
+    """Another run holds the workspace's run lock."""
+
+
+def run(workspace, names: Iterable[str] | None = None, *, as_of, out="exports",
+        dry_run: bool = False, format: str = "csv", progress: bool = False) -> pd.DataFrame:
+    """Evaluate programs for the day ``as_of`` and export their selections (the daily job).
+
+    Parameters
+    ----------
+    workspace : lifecycle.Workspace
+        A workspace file (the run lock is a file beside it).
+    names : iterable of str, optional
+        Programs of :data:`PROGRAMS` to run; default all.
+    as_of : date-like
+        The day of the run.
+    out : str or Path
+        Folder of the export files, made if missing: one file per program,
+        ``<program>-<day>-<run id>.<format>``, with its manifest.
+    dry_run : bool
+        Evaluate and count only: no file, no contact history, no run row.
+    format : {"csv", "parquet"}
+    progress : bool
+        A progress bar over the programs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per program: ``program, run_id, selected, control, exported, removed, file``.
+
+    Raises
+    ------
+    RunInProgress
+        When another run of this workspace is under way.
+    ValueError
+        For a day after the workspace's data ends (its ``as_of``): yesterday's new customers
+        would not be there yet.
+    """
+    from tqdm.auto import tqdm
+
+    names = list(names or PROGRAMS)
+    for name in names:
+        _resolve(name)
+    day = pd.Timestamp(as_of).normalize()
+    if workspace.as_of is not None and day > workspace.as_of:
+        raise ValueError(f"the workspace's data ends {workspace.as_of:%Y-%m-%d}: load the data "
+                         f"up to {day:%Y-%m-%d} before running that day")
+    folder = Path(out)
+    rows = []
+    with _run_lock(workspace):
+        for name in tqdm(names, desc="programs", disable=not progress):
+            program = PROGRAMS[name][0]
+            selection = evaluate(workspace, name, as_of=day)
+            if dry_run:
+                rows.append({"program": name, "run_id": None, "selected": len(selection),
+                             "control": int(selection.control.sum()), "exported": None,
+                             "removed": None, "file": None})
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            run_id = f"{name}-{day:%Y-%m-%d}-{uuid.uuid4().hex[:8]}"
+            manifest = export.write(
+                selection, folder / f"{run_id}.{format}", workspace=workspace,
+                channel=program.channel, purpose=program.purpose,
+                as_of=day + pd.Timedelta(hours=program.send_hour), fields=program.fields,
+                run_id=run_id, kind=f"program:{name}")
+            rows.append({"program": name, "run_id": run_id, "selected": manifest["selected"],
+                         "control": manifest["control"], "exported": manifest["rows"],
+                         "removed": sum(manifest["removed"].values()),
+                         "file": manifest["path"]})
+    return pd.DataFrame(rows, columns=["program", "run_id", "selected", "control", "exported",
+                                       "removed", "file"])
+
+
+@contextmanager
+def _run_lock(workspace):
+    """The workspace's run lock, taken without waiting: a second run fails at once."""
+    if workspace.path is None:
+        raise ValueError("programs run on a workspace file (the run lock is a file beside it)")
+    lock = Path(workspace.path).with_name(Path(workspace.path).name + ".run.lock")
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunInProgress(f"another run of {workspace.path} is in progress (it holds "
+                                f"{lock}); try again when it has finished") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

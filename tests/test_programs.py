@@ -1,0 +1,119 @@
+"""Lifecycle programs evaluated as of a day: the demo's welcome program, idempotent runs,
+hashed variants and control groups, the run lock and ``lifecycle run``."""
+
+import dataclasses
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+
+from lifecycle import Workspace, consent, programs
+from lifecycle.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return Workspace.demo(tmp_path_factory.mktemp("programs") / "demo.duckdb",
+                          n_customers=20_000, random_state=3)
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """A small demo to write runs into."""
+    return Workspace.demo(tmp_path / "demo.duckdb", n_customers=3000, random_state=5)
+
+
+def _step(cell_id: pd.Series) -> pd.Series:
+    return cell_id.str.extract(r"^welcome_([a-z]+)")[0].fillna("thank")  # control: at thank
+
+
+def test_welcome_selects_whom_the_demo_contacted_that_day(demo, tmp_path):
+    """Replay one day of the demo's welcome program from the contact history before it: the
+    same customers get the same steps, except those the demo wrote to without a valid
+    permission and address (the demo sends to bad addresses; the program does not)."""
+    history = demo.table("contact_history").execute()
+    day = demo.as_of.normalize() - pd.Timedelta(days=40)
+    ws = Workspace.open(tmp_path / "replay.duckdb", create=True, as_of=demo.as_of)
+    with ws.writing():
+        for name in ("customers", "consents", "messages"):
+            ws.load(name, demo.table(name).execute())
+        ws.load("contact_history", history[history.planned_at < day])
+    got = programs.evaluate(ws, "welcome", as_of=day)
+    that_day = history[(history.planned_at >= day) & (history.planned_at < day +
+                                                      pd.Timedelta(days=1))]
+    expected = set(zip(that_day.customer_id, _step(that_day.cell_id), strict=True))
+    selected = set(zip(got.customer_id, got.step, strict=True))
+    assert len(selected) > 30 and {s for _, s in selected} == {"thank", "guide", "surprise"}
+    reach = consent.contactable(demo.table("customers"), demo.table("consents"),
+                                channel="email", at=day + pd.Timedelta(hours=8),
+                                messages=demo.table("messages")).execute()
+    why = reach.set_index("customer_id").reason
+    assert {c for c, _ in expected - selected} <= set(why[why.notna()].index)
+    assert selected - expected == set()  # every selection is one the demo made that day
+    assert len(expected - selected) < 0.2 * len(expected)
+
+
+def test_a_day_evaluated_twice_selects_nobody_new_and_no_step_repeats(fresh, tmp_path):
+    day = fresh.as_of.normalize()  # the demo ran every day before: this is the next run
+    first = programs.run(fresh, ["welcome"], as_of=day, out=tmp_path / "out").iloc[0]
+    assert first.selected > 0 and first.exported > 0
+    assert programs.evaluate(fresh, "welcome", as_of=day).empty
+    again = programs.run(fresh, ["welcome"], as_of=day, out=tmp_path / "out").iloc[0]
+    assert again.selected == 0
+    history = Workspace.open(fresh.path).table("contact_history").execute()
+    runs = history[history.run_id.str.startswith("welcome-")]
+    mine = runs[runs.run_id.isin([first.run_id])]
+    assert len(mine) == first.selected  # sent and held out alike are recorded
+    following = programs.evaluate(Workspace.open(fresh.path), "welcome",
+                                  as_of=day + pd.Timedelta(days=1))
+    repeated = following.merge(mine, on=["customer_id", "cell_id"])
+    assert repeated.empty
+
+
+def test_variants_and_the_control_group_follow_the_hash(demo, tmp_path):
+    ws = Workspace.open(tmp_path / "new.duckdb", create=True, as_of=demo.as_of)
+    with ws.writing():  # no contact history: everyone who joined in the month is due
+        for name in ("customers", "consents"):
+            ws.load(name, demo.table(name).execute())
+    month = dataclasses.replace(programs.WELCOME, parameters={"joined_within_days": 30})
+    rows = programs.evaluate(ws, month, as_of=demo.as_of)
+    assert set(rows.step) == {"thank"} and rows.control.sum() > 20
+
+    def share(text):
+        return int(hashlib.md5(text.encode()).hexdigest()[:8], 16) / 16**8
+
+    held = [share(f"welcome:{c}") < 0.10 for c in rows.customer_id]
+    assert rows.control.tolist() == held
+    variant = ["control" if h else "welcome_thank_" + ("A" if share(f"welcome:thank:{c}") < 0.5
+                                                      else "B")
+               for c, h in zip(rows.customer_id, held, strict=True)]
+    assert rows.cell_id.tolist() == variant
+    assert 0.4 < (rows.cell_id == "welcome_thank_A").sum() / (~rows.control).sum() < 0.6
+
+
+def test_a_second_run_is_refused_while_one_holds_the_lock(fresh, tmp_path, capsys):
+    with programs._run_lock(fresh):
+        with pytest.raises(programs.RunInProgress, match="another run"):
+            programs.run(fresh, as_of=fresh.as_of, out=tmp_path)
+        code = main(["run", "--as-of", f"{fresh.as_of:%Y-%m-%d}", "--path", str(fresh.path),
+                     "--out", str(tmp_path / "cli")])
+    assert code == 3 and "another run" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()
+
+
+def test_lifecycle_run_exports_and_records(fresh, tmp_path, capsys):
+    day = f"{fresh.as_of:%Y-%m-%d}"
+    args = ["run", "--as-of", day, "--path", str(fresh.path), "--out", str(tmp_path / "x")]
+    assert main([*args, "--dry-run"]) == 0
+    assert "welcome: would contact" in capsys.readouterr().out
+    assert not (tmp_path / "x").exists()
+    assert main([*args, "--format", "parquet"]) == 0
+    files = sorted((tmp_path / "x").glob("welcome-*.parquet"))
+    assert len(files) == 1
+    manifest = json.loads(files[0].with_name(files[0].name + ".manifest.json").read_text())
+    assert manifest["rows"] == len(pd.read_parquet(files[0])) > 0
+    assert manifest["kind"] == "program:welcome"
+    later = ["run", "--as-of", "2099-01-01", "--path", str(fresh.path)]
+    assert main(later) == 1
+    assert "data ends" in capsys.readouterr().err

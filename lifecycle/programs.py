@@ -20,7 +20,7 @@ Every program obeys the same rules, applied by :func:`evaluate` after the progra
 - **A/B variants**: a step with several cells gives each customer one, by hash of the step
   and the customer (even shares, independent of the other steps and of the control group).
 
-Programs here: :data:`WELCOME`. Each has its function in :data:`PROGRAMS`.
+Programs here: :data:`WELCOME`, :data:`SURVEY`. Each has its function in :data:`PROGRAMS`.
 
 :func:`run` is the daily job (``lifecycle run``): it evaluates the programs for a day under a
 run lock and exports each selection (:func:`lifecycle.export.write`: consent re-checked, the
@@ -43,7 +43,8 @@ import pandas as pd
 
 from lifecycle import campaigns, consent, export
 
-__all__ = ["PROGRAMS", "WELCOME", "Program", "RunInProgress", "Step", "evaluate", "run"]
+__all__ = ["PROGRAMS", "SURVEY", "WELCOME", "Program", "RunInProgress", "Step", "evaluate",
+           "run"]
 
 
 @dataclass(frozen=True)
@@ -117,9 +118,39 @@ def _follows(history: ir.Table, program: Program, step: Step, day: pd.Timestamp)
                        last._at.cast("date").cast("string"))
 
 
+SURVEY = Program(
+    name="survey", campaign_id="survey", channel="email",
+    steps=(Step("survey", ("survey_3_months",)),),
+    fields=("phone_model",), parameters={"months": 3, "catch_up_days": 7})
+"""Survey: customers whose subscription started ``months`` calendar months before the day (a
+contract started on 31 July is due on 31 October; one started on 30 November on 28 February,
+the end of the shorter month), with e-mail permission and a valid address. A missed run is caught
+up for ``catch_up_days``. The answers come back from the survey tool as ``feedback`` rows of
+kind ``survey``."""
+
+
+def _survey(workspace, program: Program, day: pd.Timestamp, history: ir.Table
+            ) -> dict[str, ir.Table]:
+    if "subscriptions" not in workspace.tables():
+        return {}
+    months = int(program.parameters.get("months", 3))
+    catch_up = int(program.parameters.get("catch_up_days", 7))
+    subs = workspace.table("subscriptions")
+    # due on the day `months` calendar months after the start's day (pandas' month arithmetic
+    # clips to the month's end), or up to catch_up days later
+    latest = (day + pd.Timedelta(days=1)) - pd.DateOffset(months=months)
+    earliest = (day - pd.Timedelta(days=catch_up)) - pd.DateOffset(months=months)
+    due = subs.filter(subs.start_at >= earliest, subs.start_at < latest,
+                      subs.end_at.isnull() | (subs.end_at > day))
+    first = due.group_by("customer_id").aggregate(_start=due.start_at.min())
+    return {"survey": first.select("customer_id", reason=ibis.literal(f"{months} months since ")
+                                   + first._start.cast("date").cast("string"))}
+
+
 #: Each program's selection function: ``f(workspace, program, day, history) -> {step: table
 #: of customer_id, reason}``.
-PROGRAMS: dict[str, tuple[Program, Callable]] = {"welcome": (WELCOME, _welcome)}
+PROGRAMS: dict[str, tuple[Program, Callable]] = {"welcome": (WELCOME, _welcome),
+                                                 "survey": (SURVEY, _survey)}
 
 
 def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
@@ -159,6 +190,8 @@ def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
                                                              else [])]))
         rows = due[step.name].anti_join(had, "customer_id").semi_join(reach, "customer_id")
         parts.append(_cells(rows, program, step, first=position == 0))
+    if not parts:
+        return _empty(program)
     selection = ibis.union(*parts) if len(parts) > 1 else parts[0]
     people = workspace.table("customers")
     extra = [f for f in program.fields if f in people.columns]
@@ -170,6 +203,13 @@ def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
     order = {s.name: i for i, s in enumerate(program.steps)}
     return out.sort_values(["step", "customer_id"], key=lambda c: c.map(order) if c.name ==
                            "step" else c, kind="stable").reset_index(drop=True)
+
+
+def _empty(program: Program) -> pd.DataFrame:
+    columns = ["customer_id", "campaign_id", "cell_id", "step", "offer_id", "control",
+               "reason", *program.fields]
+    return pd.DataFrame({c: pd.Series([], dtype="bool" if c == "control" else "str")
+                         for c in columns})
 
 
 def _resolve(program) -> tuple[Program, Callable]:

@@ -117,3 +117,40 @@ def test_lifecycle_run_exports_and_records(fresh, tmp_path, capsys):
     later = ["run", "--as-of", "2099-01-01", "--path", str(fresh.path)]
     assert main(later) == 1
     assert "data ends" in capsys.readouterr().err
+
+
+def _survey_workspace(tmp_path, starts, *, ended=None):
+    ids = [f"s{i}" for i in range(len(starts))]
+    ws = Workspace.open(tmp_path / "s.duckdb", create=True, as_of="2027-03-31")
+    with ws.writing():
+        ws.load("customers", pd.DataFrame({"customer_id": ids, "created_at": pd.Timestamp(
+            "2025-01-01"), "email": [f"{i}@shop.se" for i in ids]}))
+        ws.load("consents", pd.DataFrame({"customer_id": ids, "channel": "email",
+                                          "granted_at": pd.Timestamp("2025-01-01")}))
+        ws.load("subscriptions", pd.DataFrame({
+            "customer_id": ids, "start_at": pd.to_datetime(starts),
+            "end_at": pd.to_datetime(ended or [None] * len(ids))}))
+    return ws, ids
+
+
+@pytest.mark.parametrize(("day", "due"), [
+    ("2026-10-30", []),                       # 30 July's contract: 3 months on 30 October
+    ("2026-10-31", ["2026-07-31 23:59"]),     # 31 July is due on 31 October
+    ("2027-02-27", []),
+    ("2027-02-28", ["2026-11-29 10:00", "2026-11-30 10:00"]),  # February has no 29th / 30th
+])
+def test_survey_is_due_three_calendar_months_after_the_start(tmp_path, day, due):
+    starts = ["2026-07-31 23:59", "2026-08-01 00:00", "2026-11-29 10:00", "2026-11-30 10:00"]
+    ws, ids = _survey_workspace(tmp_path, starts)
+    program = dataclasses.replace(programs.SURVEY, parameters={"months": 3, "catch_up_days": 0})
+    got = programs.evaluate(ws, program, as_of=day)
+    assert sorted(got.customer_id) == sorted(ids[starts.index(s)] for s in due)
+    assert set(got.reason) <= {f"3 months since {s[:10]}" for s in due}
+
+
+def test_survey_catches_up_a_missed_week_once_and_skips_ended_contracts(tmp_path):
+    ws, ids = _survey_workspace(tmp_path, ["2026-07-25", "2026-07-28", "2026-07-20"],
+                                ended=[None, "2026-09-01", None])
+    got = programs.run(ws, ["survey"], as_of="2026-10-31", out=tmp_path / "out")
+    assert got.exported.tolist() == [1]  # 25 July (6 days late); 28 July ended; 20 July: > 7
+    assert programs.evaluate(ws, "survey", as_of="2026-11-01").empty

@@ -12,15 +12,17 @@ Every program obeys the same rules, applied by :func:`evaluate` after the progra
   :func:`lifecycle.consent.contactable`;
 - **idempotent**: a customer who already has the step in ``contact_history`` (sent, or held
   out as control) is not selected again, so evaluating a day twice selects nobody new the
-  second time, and two consecutive days never send one step twice;
+  second time, and two consecutive days never send one step twice. A trigger that can fire
+  again (a lapse after a new purchase) gives each due customer a ``_since`` instant: the step
+  counts as had only if planned at or after it;
 - **control group**: each campaign holds out ``control_share`` of the customers it would
-  contact at their first step, by hash (:func:`lifecycle.campaigns.in_control`: the same
+  contact at an entry step, by hash (:func:`lifecycle.campaigns.in_control`: the same
   customers on every run). They are in the selection with ``control = True`` and
   ``cell_id = "control"``; an export records them in the contact history and sends nothing;
 - **A/B variants**: a step with several cells gives each customer one, by hash of the step
   and the customer (even shares, independent of the other steps and of the control group).
 
-Programs here: :data:`WELCOME`, :data:`SURVEY`. Each has its function in :data:`PROGRAMS`.
+Programs here: :data:`WELCOME`, :data:`SURVEY`, :data:`REACTIVATION`. Each has its function in :data:`PROGRAMS`.
 
 :func:`run` is the daily job (``lifecycle run``): it evaluates the programs for a day under a
 run lock and exports each selection (:func:`lifecycle.export.write`: consent re-checked, the
@@ -41,22 +43,24 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from lifecycle import campaigns, consent, export
+from lifecycle import campaigns, consent, export, purchases
 
-__all__ = ["PROGRAMS", "SURVEY", "WELCOME", "Program", "RunInProgress", "Step", "evaluate",
-           "run"]
+__all__ = ["PROGRAMS", "REACTIVATION", "SURVEY", "WELCOME", "Program", "RunInProgress", "Step",
+           "evaluate", "run"]
 
 
 @dataclass(frozen=True)
 class Step:
     """One message of a program: its name, its cells (one per A/B variant), and the step it
-    follows with the days between them (``after=None``: the program's entry step)."""
+    follows with the days between them (``after=None``: an entry step, where the program's
+    control group is held out, in ``control_cell``)."""
 
     name: str
     cells: tuple[str, ...]
     after: str | None = None
     delay_days: int = 0
     offer_id: str | None = None
+    control_cell: str = "control"
 
 
 @dataclass(frozen=True)
@@ -147,10 +151,84 @@ def _survey(workspace, program: Program, day: pd.Timestamp, history: ir.Table
                                    + first._start.cast("date").cast("string"))}
 
 
+REACTIVATION = Program(
+    name="reactivation", campaign_id="reactivation", channel="email", control_share=0.10,
+    steps=(Step("no_opens", ("reactivation_no_opens",),
+                control_cell="reactivation_no_opens_control"),
+           Step("no_purchase", ("reactivation_winback",), offer_id="winback_voucher",
+                control_cell="reactivation_winback_control"),
+           Step("resend", ("reactivation_resend",), control_cell="reactivation_resend_control")),
+    fields=("home_store",),
+    parameters={"newsletter": "newsletter", "no_open_months": 2, "min_newsletters": 2,
+                "no_purchase_months": 4, "catch_up_days": 7, "resend_after_days": 3})
+"""Reactivation triggers, each its own step:
+
+- ``no_opens``: at least ``min_newsletters`` newsletters delivered in the last
+  ``no_open_months`` months and none of them opened; once per lapse (again only after a new
+  open);
+- ``no_purchase``: the last purchase day is ``no_purchase_months`` calendar months back (up to
+  ``catch_up_days`` more); once per lapse (again only after a new purchase);
+- ``resend``: a newsletter delivered ``resend_after_days`` days before the day (up to
+  ``catch_up_days`` more) and not opened gets a second contact, once per newsletter.
+"""
+
+
+def _reactivation(workspace, program: Program, day: pd.Timestamp, history: ir.Table
+                  ) -> dict[str, ir.Table]:
+    p = program.parameters
+    tables, due = workspace.tables(), {}
+    if "messages" in tables:
+        m = workspace.table("messages")
+        m = m.filter(m.channel == program.channel, m.sent_at < day)
+        opened = m.opened_at.notnull() & (m.opened_at < day)
+        letters = m.filter(m.campaign_id == p["newsletter"], m.delivered.fill_null(True))
+        due["no_opens"] = _lapsed_readers(m, letters, opened, day, p)
+        due["resend"] = _unopened(letters, day, p)
+    if "transactions" in tables:
+        due["no_purchase"] = _lapsed_buyers(workspace.table("transactions"), day, p)
+    return due
+
+
+def _lapsed_readers(m, letters, opened, day, p) -> ir.Table:
+    since = day - pd.DateOffset(months=int(p["no_open_months"]))
+    recent = letters.filter(letters.sent_at >= since)
+    per = recent.group_by("customer_id").aggregate(
+        _n=recent.count(), _opens=(recent.opened_at.notnull() & (recent.opened_at < day))
+        .cast("int64").sum())
+    quiet = per.filter(per._n >= int(p["min_newsletters"]), per._opens == 0)
+    last_open = m.filter(opened).group_by(_c=m.customer_id).aggregate(_since=m.opened_at.max())
+    j = quiet.left_join(last_open, quiet.customer_id == last_open._c)
+    return j.select("customer_id", _since=j._since.fill_null(pd.Timestamp("1900-01-01")),
+                    reason=ibis.literal("none of the ") + j._n.cast("string") +
+                    ibis.literal(f" newsletters since {since:%Y-%m-%d} opened"))
+
+
+def _unopened(letters, day, p) -> ir.Table:
+    lag, catch_up = int(p["resend_after_days"]), int(p["catch_up_days"])
+    window = letters.filter(letters.sent_at < day - pd.Timedelta(days=lag - 1),
+                            letters.sent_at >= day - pd.Timedelta(days=lag + catch_up))
+    quiet = window.filter(window.opened_at.isnull() | (window.opened_at >= day))
+    last = quiet.group_by("customer_id").aggregate(_since=quiet.sent_at.max())
+    return last.select("customer_id", "_since", reason=ibis.literal("did not open the "
+                       "newsletter of ") + last._since.cast("date").cast("string"))
+
+
+def _lapsed_buyers(transactions, day, p) -> ir.Table:
+    months, catch_up = int(p["no_purchase_months"]), int(p["catch_up_days"])
+    bought = purchases.customer_purchases(transactions, end=day - pd.Timedelta(days=1))
+    latest = (day + pd.Timedelta(days=1)) - pd.DateOffset(months=months)
+    earliest = (day - pd.Timedelta(days=catch_up)) - pd.DateOffset(months=months)
+    lapsed = bought.filter(bought.last_day >= earliest.date(), bought.last_day < latest.date())
+    return lapsed.select("customer_id", _since=lapsed.last_day.cast("timestamp"),
+                         reason=ibis.literal("last purchase on ") +
+                         lapsed.last_day.cast("string"))
+
+
 #: Each program's selection function: ``f(workspace, program, day, history) -> {step: table
 #: of customer_id, reason}``.
-PROGRAMS: dict[str, tuple[Program, Callable]] = {"welcome": (WELCOME, _welcome),
-                                                 "survey": (SURVEY, _survey)}
+PROGRAMS: dict[str, tuple[Program, Callable]] = {
+    "welcome": (WELCOME, _welcome), "survey": (SURVEY, _survey),
+    "reactivation": (REACTIVATION, _reactivation)}
 
 
 def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
@@ -183,13 +261,10 @@ def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
                                    purpose=program.purpose)
     reach = reach.filter(reach.reason.isnull())
     parts = []
-    for position, step in enumerate(program.steps):
-        if step.name not in due:
-            continue
-        had = done.filter(done.cell_id.isin([*step.cells, *(["control"] if position == 0
-                                                             else [])]))
-        rows = due[step.name].anti_join(had, "customer_id").semi_join(reach, "customer_id")
-        parts.append(_cells(rows, program, step, first=position == 0))
+    for step in program.steps:
+        if step.name in due:
+            rows = _not_had(due[step.name], done, step).semi_join(reach, "customer_id")
+            parts.append(_cells(rows, program, step, first=step.after is None))
     if not parts:
         return _empty(program)
     selection = ibis.union(*parts) if len(parts) > 1 else parts[0]
@@ -203,6 +278,17 @@ def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
     order = {s.name: i for i, s in enumerate(program.steps)}
     return out.sort_values(["step", "customer_id"], key=lambda c: c.map(order) if c.name ==
                            "step" else c, kind="stable").reset_index(drop=True)
+
+
+def _not_had(rows: ir.Table, done: ir.Table, step: Step) -> ir.Table:
+    """The due rows whose customer has not had the step (since ``_since``, where given)."""
+    had = done.filter(done.cell_id.isin([*step.cells, *([step.control_cell] if step.after
+                                                         is None else [])]))
+    if "_since" not in rows.columns:
+        return rows.anti_join(had, "customer_id")
+    last = had.group_by(_had_customer=had.customer_id).aggregate(_last=had.planned_at.max())
+    j = rows.left_join(last, rows.customer_id == last._had_customer)
+    return j.filter(j._last.isnull() | (j._last < j._since)).select("customer_id", "reason")
 
 
 def _empty(program: Program) -> pd.DataFrame:
@@ -236,7 +322,7 @@ def _cells(rows: ir.Table, program: Program, step: Step, *, first: bool) -> ir.T
             if first and program.control_share > 0 else ibis.literal(False))
     return rows.select(
         "customer_id", campaign_id=ibis.literal(program.campaign_id),
-        cell_id=held.ifelse(ibis.literal("control"), cell), step=ibis.literal(step.name),
+        cell_id=held.ifelse(ibis.literal(step.control_cell), cell), step=ibis.literal(step.name),
         offer_id=held.ifelse(ibis.null("string"), ibis.literal(step.offer_id, "string")),
         control=held, reason=rows.reason)
 

@@ -154,3 +154,67 @@ def test_survey_catches_up_a_missed_week_once_and_skips_ended_contracts(tmp_path
     got = programs.run(ws, ["survey"], as_of="2026-10-31", out=tmp_path / "out")
     assert got.exported.tolist() == [1]  # 25 July (6 days late); 28 July ended; 20 July: > 7
     assert programs.evaluate(ws, "survey", as_of="2026-11-01").empty
+
+
+def _reactivation_workspace(tmp_path, *, messages=None, transactions=None):
+    ids = ["r0", "r1", "r2"]
+    ws = Workspace.open(tmp_path / "r.duckdb", create=True, as_of="2027-12-31")
+    with ws.writing():
+        ws.load("customers", pd.DataFrame({"customer_id": ids, "created_at": pd.Timestamp(
+            "2025-01-01"), "email": [f"{i}@shop.se" for i in ids]}))
+        ws.load("consents", pd.DataFrame({"customer_id": ids, "channel": "email",
+                                          "granted_at": pd.Timestamp("2025-01-01")}))
+        if messages is not None:
+            ws.load("messages", messages)
+        if transactions is not None:
+            ws.load("transactions", transactions)
+    return ws
+
+
+def _no_control(**parameters):
+    return dataclasses.replace(programs.REACTIVATION, control_share=0.0,
+                               parameters={**programs.REACTIVATION.parameters, **parameters})
+
+
+def _record(ws, selection, day):
+    ws.append("contact_history", selection.assign(
+        run_id=f"r-{day}", channel="email", planned_at=pd.Timestamp(day) + pd.Timedelta(hours=8)
+    )[["run_id", "campaign_id", "cell_id", "customer_id", "channel", "planned_at"]])
+
+
+def test_a_lapsed_buyer_is_won_back_once_per_lapse(tmp_path):
+    tx = pd.DataFrame({"customer_id": ["r0", "r1", "r2"], "amount": 50.0,
+                       "ts": pd.to_datetime(["2026-06-30 12:00", "2026-07-05 12:00", "2026-06-01 12:00"])})
+    ws = _reactivation_workspace(tmp_path, transactions=tx)
+    program = _no_control()
+    first = programs.evaluate(ws, program, as_of="2026-10-31")
+    # r0: 30 June + 4 months = 30 October (one day late is caught up); r1: not yet 4 months;
+    # r2: 1 June + 4 months = 1 October, 30 days ago: beyond the week of catching up
+    assert first[["customer_id", "step", "reason"]].values.tolist() == [
+        ["r0", "no_purchase", "last purchase on 2026-06-30"]]
+    _record(ws, first, "2026-10-31")
+    assert programs.evaluate(ws, program, as_of="2026-11-01").empty
+    with ws.writing():  # r0 comes back on 5 November, then lapses again
+        ws.load("transactions", pd.concat([tx, pd.DataFrame({
+            "customer_id": ["r0"], "amount": [20.0], "ts": [pd.Timestamp("2026-11-05")]})]))
+    again = programs.evaluate(ws, program, as_of="2027-03-05")
+    assert again.customer_id.tolist() == ["r0"]
+
+
+def test_newsletter_non_openers_get_one_resend_and_quiet_readers_one_nudge(tmp_path):
+    sent = pd.to_datetime(["2026-08-13", "2026-09-10", "2026-09-24", "2026-10-08", "2026-10-28"])
+    rows = [(f"m{c}{i}", c, "newsletter", f"newsletter_{at:%Y%m%d}", at + pd.Timedelta(hours=7),
+             at + pd.Timedelta(hours=9) if (c == "r1" or (c == "r2" and i == 0)) else None)
+            for c in ("r0", "r1", "r2") for i, at in enumerate(sent)]
+    messages = pd.DataFrame(rows, columns=["message_id", "customer_id", "campaign_id",
+                                           "cell_id", "sent_at", "opened_at"]).assign(
+        channel="email", delivered=True)
+    ws = _reactivation_workspace(tmp_path, messages=messages)
+    got = programs.evaluate(ws, _no_control(), as_of="2026-10-31")
+    # r0 opened nothing: nudged, and resent the 28 October issue; r2 opened only in
+    # August (before the two months): nudged and resent; r1 opened everything
+    assert got[["customer_id", "step"]].values.tolist() == [
+        ["r0", "no_opens"], ["r2", "no_opens"], ["r0", "resend"], ["r2", "resend"]]
+    assert set(got.reason[got.step == "resend"]) == {"did not open the newsletter of 2026-10-28"}
+    _record(ws, got, "2026-10-31")
+    assert programs.evaluate(ws, _no_control(), as_of="2026-11-01").empty

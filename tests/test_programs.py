@@ -119,18 +119,26 @@ def test_lifecycle_run_exports_and_records(fresh, tmp_path, capsys):
     assert "data ends" in capsys.readouterr().err
 
 
-def _survey_workspace(tmp_path, starts, *, ended=None):
-    ids = [f"s{i}" for i in range(len(starts))]
-    ws = Workspace.open(tmp_path / "s.duckdb", create=True, as_of="2027-03-31")
+def _consenting(tmp_path, ids, **tables) -> Workspace:
+    """A workspace of customers ``ids`` with e-mail addresses and permission since 2025, and
+    the ``tables`` given."""
+    ws = Workspace.open(tmp_path / "w.duckdb", create=True, as_of="2027-12-31")
     with ws.writing():
         ws.load("customers", pd.DataFrame({"customer_id": ids, "created_at": pd.Timestamp(
             "2025-01-01"), "email": [f"{i}@shop.se" for i in ids]}))
         ws.load("consents", pd.DataFrame({"customer_id": ids, "channel": "email",
                                           "granted_at": pd.Timestamp("2025-01-01")}))
-        ws.load("subscriptions", pd.DataFrame({
-            "customer_id": ids, "start_at": pd.to_datetime(starts),
-            "end_at": pd.to_datetime(ended or [None] * len(ids))}))
-    return ws, ids
+        for name, frame in tables.items():
+            if frame is not None:
+                ws.load(name, frame)
+    return ws
+
+
+def _survey_workspace(tmp_path, starts, *, ended=None):
+    ids = [f"s{i}" for i in range(len(starts))]
+    return _consenting(tmp_path, ids, subscriptions=pd.DataFrame({
+        "customer_id": ids, "start_at": pd.to_datetime(starts),
+        "end_at": pd.to_datetime(ended or [None] * len(ids))})), ids
 
 
 @pytest.mark.parametrize(("day", "due"), [
@@ -157,18 +165,8 @@ def test_survey_catches_up_a_missed_week_once_and_skips_ended_contracts(tmp_path
 
 
 def _reactivation_workspace(tmp_path, *, messages=None, transactions=None):
-    ids = ["r0", "r1", "r2"]
-    ws = Workspace.open(tmp_path / "r.duckdb", create=True, as_of="2027-12-31")
-    with ws.writing():
-        ws.load("customers", pd.DataFrame({"customer_id": ids, "created_at": pd.Timestamp(
-            "2025-01-01"), "email": [f"{i}@shop.se" for i in ids]}))
-        ws.load("consents", pd.DataFrame({"customer_id": ids, "channel": "email",
-                                          "granted_at": pd.Timestamp("2025-01-01")}))
-        if messages is not None:
-            ws.load("messages", messages)
-        if transactions is not None:
-            ws.load("transactions", transactions)
-    return ws
+    return _consenting(tmp_path, ["r0", "r1", "r2"], messages=messages,
+                       transactions=transactions)
 
 
 def _no_control(**parameters):

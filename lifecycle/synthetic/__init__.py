@@ -80,7 +80,11 @@ class Truth:
         ``dropout_at`` (NaT = alive at as_of), ``nu``, ``spend_mean`` (``p / nu``), ``n_repeat``
         and ``T_weeks`` (repeat purchases observed and observation length), latent traits
         ``store_share``, ``email_engagement``, ``service_need`` (contacts per year),
-        ``advocacy`` (0-1), ``innovator``, ``churn_risk``; ``welcome_group``
+        ``advocacy`` (0-1), ``innovator``, ``churn_risk`` (the probability of leaving at a
+        contract end: the learnable signal of a churn model, it rises as ``email_engagement``
+        falls, seen in e-mail opens, and with ``service_need``, seen as service contacts and
+        complaints, and falls with ``advocacy``, seen in NPS and survey scores; the purchase
+        signal is ``lam`` and ``p_drop``); ``welcome_group``
         (``treated`` / ``control`` / null = not eligible), ``email_issue``, ``n_devices``,
         ``churned`` (a contract ended without renewal), ``will_churn`` (latent outcome at the
         next contract end).

@@ -70,7 +70,7 @@ class Traits(NamedTuple):
     service_need: np.ndarray  # service contacts per year
     advocacy: np.ndarray  # 0-1: NPS, survey scores, referrals
     innovator: np.ndarray  # sends ideas
-    churn_risk: np.ndarray  # probability of leaving at a contract end
+    churn_risk: np.ndarray  # probability of leaving at a contract end (_churn_risk)
 
 
 class Acquisition(NamedTuple):
@@ -98,12 +98,24 @@ class Emails(NamedTuple):
 def traits(world: World) -> Traits:
     """Latent traits: BG/NBD and Gamma-Gamma draws, store affinity, engagement, advocacy..."""
     rng, n = world.rng, world.n
-    return Traits(lam=rng.gamma(_BGNBD["r"], 1 / _BGNBD["alpha"], n),
+    traits = Traits(lam=rng.gamma(_BGNBD["r"], 1 / _BGNBD["alpha"], n),
                   p_drop=rng.beta(_BGNBD["a"], _BGNBD["b"], n),
                   nu=rng.gamma(_GG["q"], 1 / _GG["v"], n),
                   store_share=rng.beta(2.0, 2.5, n), engagement=rng.beta(4.0, 4.0, n),
                   service_need=rng.gamma(0.8, 0.6, n), advocacy=rng.beta(5.0, 2.0, n),
                   innovator=rng.random(n) < 0.05, churn_risk=rng.beta(2.0, 5.0, n))
+    return traits._replace(churn_risk=_churn_risk(traits))
+
+
+def _churn_risk(t: Traits) -> np.ndarray:
+    """The probability of leaving at a contract end, on the logit scale a personal part (the
+    beta draw) and what shows in the data: low e-mail engagement (few opens) and service need
+    (service contacts, complaints) raise it, advocacy (NPS and survey scores) lowers it.
+    Mean about 0.3."""
+    personal = np.log(t.churn_risk / (1 - t.churn_risk))  # beta(2, 5): mean logit about -1.1
+    z = (0.5 * personal - 0.35 + 5.0 * (0.5 - t.engagement) + 3.0 * (0.71 - t.advocacy)
+         + 1.5 * (np.minimum(t.service_need, 2.0) - 0.45))
+    return 1 / (1 + np.exp(-z))
 
 
 def acquisition(world: World, store_share) -> Acquisition:

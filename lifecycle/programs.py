@@ -22,7 +22,7 @@ Every program obeys the same rules, applied by :func:`evaluate` after the progra
 - **A/B variants**: a step with several cells gives each customer one, by hash of the step
   and the customer (even shares, independent of the other steps and of the control group).
 
-Programs here: :data:`WELCOME`, :data:`SURVEY`, :data:`REACTIVATION`. Each has its function in :data:`PROGRAMS`.
+Programs here: :data:`WELCOME`, :data:`SURVEY`, :data:`REACTIVATION`, :data:`RETENTION`. Each has its function in :data:`PROGRAMS`.
 
 :func:`run` is the daily job (``lifecycle run``): it evaluates the programs for a day under a
 run lock and exports each selection (:func:`lifecycle.export.write`: consent re-checked, the
@@ -43,10 +43,10 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from lifecycle import campaigns, consent, export, purchases
+from lifecycle import campaigns, consent, export, formats, purchases
 
-__all__ = ["PROGRAMS", "REACTIVATION", "SURVEY", "WELCOME", "Program", "RunInProgress", "Step",
-           "evaluate", "run"]
+__all__ = ["PROGRAMS", "REACTIVATION", "RETENTION", "SURVEY", "WELCOME", "Program",
+           "RunInProgress", "Step", "evaluate", "run"]
 
 
 @dataclass(frozen=True)
@@ -224,11 +224,80 @@ def _lapsed_buyers(transactions, day, p) -> ir.Table:
                          lapsed.last_day.cast("string"))
 
 
+RETENTION = Program(
+    name="retention", campaign_id="retention", channel="email", control_share=0.10,
+    steps=(Step("offer", ("retention_normal", "retention_discount", "retention_best"),
+                control_cell="retention_control"),
+           Step("last_chance", ("retention_best_plus",), after="offer", delay_days=30,
+                offer_id="renewal_best_plus")),
+    fields=("phone_model",),
+    parameters={"window_days": 60, "horizon_days": 90,
+                "bands": ((0.3, "retention_normal", "renewal_normal_price"),
+                          (0.6, "retention_discount", "renewal_discount"),
+                          (1.0, "retention_best", "renewal_best_offer"))})
+"""Retention: contracts ending within ``window_days`` after the day and not yet renewed. Each
+customer's churn score (:func:`lifecycle.propensity.fit`, trained on the latest complete
+windows before the day) picks the offer: below 0.3 the normal renewal price, below 0.6 a
+moderate discount, from 0.6 the best offer (``bands``: upper bound, cell, offer). A customer
+who has not renewed ``delay_days`` (30) after the offer, with the contract still running,
+gets the best offer with an extra benefit (``last_chance``). Once per contract."""
+
+
+def _retention(workspace, program: Program, day: pd.Timestamp, history: ir.Table
+               ) -> dict[str, ir.Table]:
+    if "subscriptions" not in workspace.tables():
+        return {}
+    from lifecycle import propensity
+
+    p = program.parameters
+    s = workspace.table("subscriptions")
+    renewal = s.select(_c="customer_id", _start="start_at")
+    ending = s.filter(s.start_at < day, s.end_at >= day,
+                      s.end_at < day + pd.Timedelta(days=int(p["window_days"])))
+    j = ending.left_join(renewal, (ending.customer_id == renewal._c) &
+                         (renewal._start >= ending.end_at))
+    open_ = j.filter(j._c.isnull()).select("customer_id", "start_at", "end_at").execute()
+    if open_.empty:
+        return {}
+    model = propensity.fit(workspace, "churn", as_of=day, horizon_days=int(p["horizon_days"]))
+    scored = propensity.features(workspace, as_of=day, customers=open_.customer_id).merge(
+        open_, on="customer_id")
+    scored["score"] = model.predict(scored).score.to_numpy()
+    bands = p["bands"]
+    band = pd.cut(scored.score, [0.0, *[b[0] for b in bands[:-1]], 1.0 + 1e-9],
+                  right=False, labels=False)
+    due = scored.assign(
+        cell_id=[bands[b][1] for b in band], offer_id=[bands[b][2] for b in band],
+        reason=[f"contract ends {e:%Y-%m-%d}; churn score {formats.percent(v, decimals=0)}"
+                for e, v in zip(scored.end_at, scored.score, strict=True)],
+        _since=scored.start_at)[["customer_id", "cell_id", "offer_id", "reason", "_since"]]
+    return {"offer": ibis.memtable(due),
+            "last_chance": _not_renewed_after_offer(history, program, open_, day)}
+
+
+def _not_renewed_after_offer(history: ir.Table, program: Program, open_: pd.DataFrame,
+                             day: pd.Timestamp) -> ir.Table:
+    """Customers offered a renewal of their running contract at least ``delay_days`` ago."""
+    step = program.step("last_chance")
+    offers = history.filter(history.campaign_id == program.campaign_id,
+                            history.cell_id.isin(program.step(step.after).cells),
+                            history.planned_at < day - pd.Timedelta(days=step.delay_days - 1))
+    running = ibis.memtable(open_.rename(columns={"customer_id": "_open"}))
+    j = offers.inner_join(running, (offers.customer_id == running._open) &
+                          (offers.planned_at >= running.start_at))
+    j = j.group_by("customer_id").aggregate(_since=j.start_at.max(), _end=j.end_at.max(),
+                                            _offered=j.planned_at.max())
+    return j.select("customer_id", "_since", reason=ibis.literal("offered ") +
+                    j._offered.cast("date").cast("string") +
+                    ibis.literal(", not renewed; contract ends ") +
+                    j._end.cast("date").cast("string"))
+
+
 #: Each program's selection function: ``f(workspace, program, day, history) -> {step: table
 #: of customer_id, reason}``.
 PROGRAMS: dict[str, tuple[Program, Callable]] = {
     "welcome": (WELCOME, _welcome), "survey": (SURVEY, _survey),
-    "reactivation": (REACTIVATION, _reactivation)}
+    "reactivation": (REACTIVATION, _reactivation), "retention": (RETENTION, _retention)}
 
 
 def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
@@ -288,7 +357,8 @@ def _not_had(rows: ir.Table, done: ir.Table, step: Step) -> ir.Table:
         return rows.anti_join(had, "customer_id")
     last = had.group_by(_had_customer=had.customer_id).aggregate(_last=had.planned_at.max())
     j = rows.left_join(last, rows.customer_id == last._had_customer)
-    return j.filter(j._last.isnull() | (j._last < j._since)).select("customer_id", "reason")
+    return j.filter(j._last.isnull() | (j._last < j._since)).select(
+        *(c for c in rows.columns if c != "_since"))
 
 
 def _empty(program: Program) -> pd.DataFrame:
@@ -315,15 +385,19 @@ def _history(workspace) -> ir.Table:
 
 
 def _cells(rows: ir.Table, program: Program, step: Step, *, first: bool) -> ir.Table:
-    """The step's cell per customer (A/B by hash), or ``control`` at the entry step."""
-    cell = _variant(rows.customer_id, f"{program.campaign_id}:{step.name}", step.cells)
+    """The step's cell per customer (the program's choice where its rows name one, else A/B
+    by hash), or the control cell at an entry step."""
+    cell = (rows.cell_id if "cell_id" in rows.columns else
+            _variant(rows.customer_id, f"{program.campaign_id}:{step.name}", step.cells))
+    offer = (rows.offer_id if "offer_id" in rows.columns else
+             ibis.literal(step.offer_id, "string"))
     held = (campaigns.in_control(rows.customer_id, program.campaign_id,
                                  campaigns.control_threshold(program.control_share))
             if first and program.control_share > 0 else ibis.literal(False))
     return rows.select(
         "customer_id", campaign_id=ibis.literal(program.campaign_id),
         cell_id=held.ifelse(ibis.literal(step.control_cell), cell), step=ibis.literal(step.name),
-        offer_id=held.ifelse(ibis.null("string"), ibis.literal(step.offer_id, "string")),
+        offer_id=held.ifelse(ibis.null("string"), offer),
         control=held, reason=rows.reason)
 
 

@@ -67,14 +67,18 @@ def _day(as_of) -> pd.Timestamp:
     return pd.Timestamp(as_of)
 
 
-def features(workspace, *, as_of) -> pd.DataFrame:
+def features(workspace, *, as_of, customers=None) -> pd.DataFrame:
     """One row per customer who joined before ``as_of``: ``customer_id`` and :data:`FEATURES`,
-    from data strictly before ``as_of`` (see the module docstring)."""
+    from data strictly before ``as_of`` (see the module docstring). ``customers``: only these
+    ids (a sequence), e.g. those a model is trained on or will score."""
     cut = _day(as_of)
     present = workspace.tables()
     people = workspace.table("customers")
-    people = people.filter(people.created_at < cut).select(
-        "customer_id", tenure_days=_days_between(people.created_at, cut))
+    people = people.filter(people.created_at < cut)
+    if customers is not None:
+        wanted = ibis.memtable(pd.DataFrame({"_id": pd.Series(customers, dtype="str")}))
+        people = people.semi_join(wanted, people.customer_id == wanted._id)
+    people = people.select("customer_id", tenure_days=_days_between(people.created_at, cut))
     parts = [_purchase_features(workspace.table("transactions"), cut)]
     if "messages" in present:
         parts.append(_message_features(workspace.table("messages"), cut))
@@ -258,9 +262,12 @@ class Backtest(NamedTuple):
 def training_set(workspace, kind: str, cuts, *, horizon_days: int = 90) -> pd.DataFrame:
     """:func:`features` and :func:`labels` at each cut, stacked: ``cut, customer_id``,
     :data:`FEATURES` and ``label``."""
-    return pd.concat([features(workspace, as_of=cut).merge(
-        labels(workspace, kind, as_of=cut, horizon_days=horizon_days), on="customer_id")
-        .assign(cut=pd.Timestamp(cut)) for cut in cuts], ignore_index=True)
+    parts = []
+    for cut in cuts:
+        known = labels(workspace, kind, as_of=cut, horizon_days=horizon_days)
+        parts.append(features(workspace, as_of=cut, customers=known.customer_id).merge(
+            known, on="customer_id").assign(cut=pd.Timestamp(cut)))
+    return pd.concat(parts, ignore_index=True)
 
 
 def fit(workspace, kind: str, *, as_of=None, horizon_days: int = 90, windows: int = 3,

@@ -4,7 +4,9 @@ hashed variants and control groups, the run lock and ``lifecycle run``."""
 import dataclasses
 import hashlib
 import json
+import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -216,3 +218,34 @@ def test_newsletter_non_openers_get_one_resend_and_quiet_readers_one_nudge(tmp_p
     assert set(got.reason[got.step == "resend"]) == {"did not open the newsletter of 2026-10-28"}
     _record(ws, got, "2026-10-31")
     assert programs.evaluate(ws, _no_control(), as_of="2026-11-01").empty
+
+
+def test_retention_offers_by_churn_band_once_per_contract_then_a_last_chance(demo, tmp_path):
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(demo.path, path)
+    ws = Workspace.open(path)
+    day = ws.as_of.normalize()
+    offers = programs.evaluate(ws, "retention", as_of=day)
+    assert set(offers.step) == {"offer"} and len(offers) > 50
+    subs = ws.table("subscriptions").execute()
+    ending = subs[(subs.start_at < day) & (subs.end_at >= day)
+                  & (subs.end_at < day + pd.Timedelta(days=60))]
+    renewed = subs.merge(ending, on="customer_id", suffixes=("", "_old"))
+    renewed = set(renewed.customer_id[renewed.start_at >= renewed.end_at_old])
+    reach = consent.contactable_in(ws, channel="email", at=day + pd.Timedelta(hours=8))
+    reachable = set(reach.filter(reach.reason.isnull()).customer_id.execute())
+    assert set(offers.customer_id) == (set(ending.customer_id) - renewed) & reachable
+    score = offers.reason.str.extract(r"churn score (\d+) %")[0].astype(float) / 100
+    clear = ~np.isclose(score, 0.3, atol=0.006) & ~np.isclose(score, 0.6, atol=0.006)
+    sent = ~offers.control
+    expected = pd.cut(score, [0, 0.3, 0.6, 1.01], right=False,
+                      labels=["retention_normal", "retention_discount", "retention_best"])
+    assert (offers.cell_id[sent & clear] == expected[sent & clear].astype(str)).all()
+    assert set(offers.cell_id[offers.control]) == {"retention_control"}
+    programs.run(ws, ["retention"], as_of=day, out=tmp_path / "out")
+    assert programs.evaluate(ws, "retention", as_of=day).empty  # once per contract
+    later = programs.evaluate(ws, "retention", as_of=day + pd.Timedelta(days=30))
+    last = later[later.step == "last_chance"]
+    still = set(ending.customer_id[ending.end_at >= day + pd.Timedelta(days=30)])
+    assert set(last.customer_id) == set(offers.customer_id[sent]) & still
+    assert (last.offer_id == "renewal_best_plus").all() and len(last) > 0

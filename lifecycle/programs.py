@@ -17,12 +17,14 @@ Every program obeys the same rules, applied by :func:`evaluate` after the progra
   counts as had only if planned at or after it;
 - **control group**: each campaign holds out ``control_share`` of the customers it would
   contact at an entry step, by hash (:func:`lifecycle.campaigns.in_control`: the same
-  customers on every run). They are in the selection with ``control = True`` and
-  ``cell_id = "control"``; an export records them in the contact history and sends nothing;
+  customers on every run). They are in the selection with ``control = True`` and the step's
+  ``control_cell``; an export records them in the contact history and sends nothing;
 - **A/B variants**: a step with several cells gives each customer one, by hash of the step
-  and the customer (even shares, independent of the other steps and of the control group).
+  and the customer (even shares, independent of the other steps and of the control group),
+  unless the program names the cell itself (retention's offer by churn band).
 
-Programs here: :data:`WELCOME`, :data:`SURVEY`, :data:`REACTIVATION`, :data:`RETENTION`. Each has its function in :data:`PROGRAMS`.
+Programs here: :data:`WELCOME`, :data:`SURVEY`, :data:`REACTIVATION`, :data:`RETENTION`.
+Each has its function in :data:`PROGRAMS`.
 
 :func:`run` is the daily job (``lifecycle run``): it evaluates the programs for a day under a
 run lock and exports each selection (:func:`lifecycle.export.write`: consent re-checked, the
@@ -294,7 +296,8 @@ def _not_renewed_after_offer(history: ir.Table, program: Program, open_: pd.Data
 
 
 #: Each program's selection function: ``f(workspace, program, day, history) -> {step: table
-#: of customer_id, reason}``.
+#: of customer_id, reason}``, the table optionally with ``_since`` (a trigger that fires
+#: again), ``cell_id`` and ``offer_id`` (the program's own choice of cell).
 PROGRAMS: dict[str, tuple[Program, Callable]] = {
     "welcome": (WELCOME, _welcome), "survey": (SURVEY, _survey),
     "reactivation": (REACTIVATION, _reactivation), "retention": (RETENTION, _retention)}

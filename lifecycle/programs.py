@@ -19,6 +19,8 @@ Every program obeys the same rules, applied by :func:`evaluate` after the progra
   contact at an entry step, by hash (:func:`lifecycle.campaigns.in_control`: the same
   customers on every run). They are in the selection with ``control = True`` and the step's
   ``control_cell``; an export records them in the contact history and sends nothing;
+- **contact policies** (the ``contact_policies`` table, where there is one): no customer is
+  selected beyond a policy's contacts in its window (:func:`_within_policies`);
 - **A/B variants**: a step with several cells gives each customer one, by hash of the step
   and the customer (even shares, independent of the other steps and of the control group),
   unless the program names the cell itself (retention's offer by churn band).
@@ -346,10 +348,52 @@ def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
         people = people.select(*extra, _customer="customer_id")
         selection = selection.left_join(people, selection.customer_id == people._customer
                                         ).drop("_customer")
-    out = selection.execute()
     order = {s.name: i for i, s in enumerate(program.steps)}
-    return out.sort_values(["step", "customer_id"], key=lambda c: c.map(order) if c.name ==
-                           "step" else c, kind="stable").reset_index(drop=True)
+    out = selection.execute().sort_values(
+        ["step", "customer_id"], key=lambda c: c.map(order) if c.name == "step" else c,
+        kind="stable").reset_index(drop=True)
+    return _within_policies(out, workspace, program, day, history)
+
+
+def _is_control(cell_id: ir.StringValue) -> ir.BooleanValue:
+    """Control cells (held out, not contacted): ``control`` and ``<name>_control``."""
+    return (cell_id == "control") | cell_id.endswith("_control")
+
+
+def _within_policies(out: pd.DataFrame, workspace, program: Program, day: pd.Timestamp,
+                     history: ir.Table) -> pd.DataFrame:
+    """The selection without the contacts that would take a customer over a contact policy.
+
+    A policy allows ``max_contacts`` contacts on its ``channel`` (null: any) in the
+    ``window_days`` before the day and on the day itself (null: on the day only, earlier
+    programs of the same run included); the contact history and this selection count, held-out
+    control rows do not. A customer over the limit keeps the earliest steps up to it. Cells
+    with ``exclude_policies`` in the ``cells`` table are exempt.
+    """
+    present = workspace.tables()
+    if "contact_policies" not in present or out.empty:
+        return out
+    exempt = set()
+    if "cells" in present:
+        cells = workspace.table("cells")
+        exempt = set(cells.filter(cells.exclude_policies.fill_null(False)).cell_id.execute())
+    counted = ~out.control & ~out.cell_id.isin(exempt)
+    keep = pd.Series(True, index=out.index)
+    for policy in workspace.table("contact_policies").execute().itertuples():
+        if isinstance(policy.channel, str) and policy.channel != program.channel:
+            continue
+        days = 0 if pd.isna(policy.window_days) else int(policy.window_days)
+        h = history.filter(history.planned_at >= day - pd.Timedelta(days=days),
+                           history.planned_at < day + pd.Timedelta(days=1),
+                           ~_is_control(history.cell_id))
+        if isinstance(policy.channel, str):
+            h = h.filter(h.channel == policy.channel)
+        prior = h.group_by("customer_id").aggregate(n=h.count()).execute().set_index(
+            "customer_id").n
+        room = int(policy.max_contacts) - out.customer_id.map(prior).fillna(0)
+        order = out[counted].groupby("customer_id").cumcount()
+        keep &= ~counted | (order.reindex(out.index) < room)
+    return out[keep].reset_index(drop=True)
 
 
 def _not_had(rows: ir.Table, done: ir.Table, step: Step) -> ir.Table:
@@ -384,6 +428,7 @@ def _history(workspace) -> ir.Table:
     return ibis.memtable(pd.DataFrame({
         "run_id": pd.Series([], dtype="string"), "campaign_id": pd.Series([], dtype="string"),
         "cell_id": pd.Series([], dtype="string"), "customer_id": pd.Series([], dtype="string"),
+        "channel": pd.Series([], dtype="string"),
         "planned_at": pd.Series([], dtype="datetime64[us]")}))
 
 

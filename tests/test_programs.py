@@ -249,3 +249,31 @@ def test_retention_offers_by_churn_band_once_per_contract_then_a_last_chance(dem
     still = set(ending.customer_id[ending.end_at >= day + pd.Timedelta(days=30)])
     assert set(last.customer_id) == set(offers.customer_id[sent]) & still
     assert (last.offer_id == "renewal_best_plus").all() and len(last) > 0
+
+
+def test_contact_policies_cap_the_contacts_in_their_window(fresh):
+    day = fresh.as_of.normalize()
+    free = programs.evaluate(fresh, "welcome", as_of=day)
+    idle = free.customer_id[~free.control].iloc[0]
+    with fresh.writing():  # at most one e-mail a week; no sms at all
+        fresh.append("contact_history", pd.DataFrame({
+            "run_id": "earlier", "campaign_id": "newsletter", "cell_id": ["n1"],
+            "customer_id": [idle], "channel": "email", "planned_at": [day - pd.Timedelta(days=6)]}))
+        fresh.load("contact_policies", pd.DataFrame({
+            "policy_id": ["weekly", "sms"], "max_contacts": [1, 0], "channel": ["email", "sms"],
+            "window_days": [7, None]}))
+    history = fresh.table("contact_history").execute()
+    week = history[(history.planned_at >= day - pd.Timedelta(days=7)) & (history.channel ==
+                                                                          "email")
+                   & ~history.cell_id.str.endswith("control")]
+    busy = set(week.customer_id)
+    capped = programs.evaluate(fresh, "welcome", as_of=day)
+    expected = free[free.control | ~free.customer_id.isin(busy)]
+    assert len(busy & set(free.customer_id)) > 1  # the demo's welcome steps count too
+    pd.testing.assert_frame_equal(capped, expected.reset_index(drop=True))
+    with fresh.writing():  # cells exempt from the policies go out anyway
+        fresh.load("campaigns", pd.DataFrame({"campaign_id": ["welcome"], "group_id": ["life"]}))
+        fresh.load("cells", pd.DataFrame({"cell_id": sorted(set(free.cell_id)),
+                                          "campaign_id": "welcome", "channel": "email",
+                                          "exclude_policies": True}))
+    pd.testing.assert_frame_equal(programs.evaluate(fresh, "welcome", as_of=day), free)

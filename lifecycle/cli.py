@@ -188,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="a .csv, .csv.gz, .tsv or .parquet file, or a glob of them")
     load.add_argument("--as-of", type=_date, default=None, metavar="DATE",
                       help="no event may lie after this date (default: the workspace's as-of "
-                           "date, else today)")
+                           "date, else today); a later date becomes the workspace's as-of date")
     load.add_argument("--columns", type=_mapping, action="append", metavar="SRC=DST",
                       help="the file's column SRC holds canonical column DST, e.g. "
                            "--columns member_no=customer_id,joined=created_at (repeatable)")

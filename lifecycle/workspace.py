@@ -280,7 +280,9 @@ class Workspace:
         source : pandas.DataFrame, ibis.Table, or path
             A frame, a table, or a CSV / Parquet file (or glob) that DuckDB reads directly.
         as_of : timestamp-like, optional
-            No event may lie after it (default: the workspace's ``as_of``, else now).
+            No event may lie after it (default: the workspace's ``as_of``, else now). Given,
+            and later than the workspace's ``as_of``, it becomes the workspace's: the data
+            now reaches that date (the nightly load before ``lifecycle run``).
         columns : mapping, optional
             ``{source name: canonical name}`` for the source's columns that are named
             otherwise, as in ``DataFrame.rename(columns=...)`` and the command line's
@@ -302,9 +304,13 @@ class Workspace:
         >>> ws.table("customers").customer_id.execute().tolist()
         ['007', '008']
         """
-        as_of = as_of if as_of is not None else self.as_of
+        given, current = as_of, self.as_of
+        as_of = as_of if as_of is not None else current
         with self.writing() as con:
-            return self._load(con, kind, source, as_of=as_of, columns=columns)
+            repairs = self._load(con, kind, source, as_of=as_of, columns=columns)
+            if given is not None and (current is None or pd.Timestamp(given) > current):
+                _set_meta(con, as_of=str(pd.Timestamp(given)))
+            return repairs
 
     def append(self, kind: str, frame: pd.DataFrame) -> int:
         """Validate rows of a canonical table and append them (e.g. contact history).

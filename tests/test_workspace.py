@@ -57,6 +57,15 @@ def test_columns_without_a_single_value_load_as_typed_nulls(ws):
     assert t.expires_at.isnull().all().execute()
 
 
+def test_a_load_as_of_a_later_date_moves_the_workspace_forward(ws):
+    ws.load("customers", customers(), as_of="2025-07-31")
+    assert ws.as_of == pd.Timestamp("2025-07-31")
+    ws.load("customers", customers(), as_of="2025-07-01")  # an earlier date: kept
+    assert ws.as_of == pd.Timestamp("2025-07-31")
+    ws.load("customers", customers())  # none given: kept
+    assert ws.as_of == pd.Timestamp("2025-07-31")
+
+
 def test_reloading_replaces_table_and_its_quality_rows(ws):
     ws.load("customers", customers(5))
     ws.load("customers", customers(2).assign(email="a@b.fi"))

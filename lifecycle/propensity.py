@@ -63,15 +63,11 @@ FEATURES = ["recency_days", "tenure_days", "purchase_days", "purchase_days_365",
             "monthly_fee", "days_to_contract_end", "contracts"]
 
 
-def _day(as_of) -> pd.Timestamp:
-    return pd.Timestamp(as_of)
-
-
 def features(workspace, *, as_of, customers=None) -> pd.DataFrame:
     """One row per customer who joined before ``as_of``: ``customer_id`` and :data:`FEATURES`,
     from data strictly before ``as_of`` (see the module docstring). ``customers``: only these
     ids (a sequence), e.g. those a model is trained on or will score."""
-    cut = _day(as_of)
+    cut = pd.Timestamp(as_of)
     present = workspace.tables()
     people = workspace.table("customers")
     people = people.filter(people.created_at < cut)
@@ -164,10 +160,8 @@ def _contract_features(s: ir.Table, cut: pd.Timestamp) -> ir.Table:
     now = running.group_by("customer_id").aggregate(
         monthly_fee=running.monthly_fee.max(), _end=running.end_at.max())
     now = now.mutate(days_to_contract_end=-_days_between(now._end, cut)).drop("_end")
-    count = started.group_by(_c="customer_id").aggregate(contracts=started.count())
-    return now.right_join(count, now.customer_id == count._c).select(
-        customer_id=ibis.coalesce(now.customer_id, count._c), monthly_fee=now.monthly_fee,
-        days_to_contract_end=now.days_to_contract_end, contracts=count.contracts)
+    count = started.group_by("customer_id").aggregate(contracts=started.count())
+    return _attach(count, now)  # every running contract's customer has started one
 
 
 def labels(workspace, kind: str, *, as_of, horizon_days: int = 90) -> pd.DataFrame:
@@ -177,7 +171,7 @@ def labels(workspace, kind: str, *, as_of, horizon_days: int = 90) -> pd.DataFra
     window. ``"churn"``: the customers whose contract ends in the window; 1 without a new
     contract starting by ``horizon_days`` after that end.
     """
-    cut, window = _day(as_of), pd.Timedelta(days=horizon_days)
+    cut, window = pd.Timestamp(as_of), pd.Timedelta(days=horizon_days)
     if kind == "purchase":
         people = workspace.table("customers")
         people = people.filter(people.created_at < cut).select("customer_id")
@@ -270,12 +264,17 @@ def training_set(workspace, kind: str, cuts, *, horizon_days: int = 90) -> pd.Da
     return pd.concat(parts, ignore_index=True)
 
 
+def _cuts(end, horizon_days: int, windows: int) -> list[pd.Timestamp]:
+    """The cuts one, two, ... ``windows`` horizons before ``end``: their windows end by it."""
+    return [pd.Timestamp(end) - k * pd.Timedelta(days=horizon_days)
+            for k in range(1, windows + 1)]
+
+
 def fit(workspace, kind: str, *, as_of=None, horizon_days: int = 90, windows: int = 3,
         method: str = "auto", random_state: int = 0) -> PropensityModel:
     """A model trained on the ``windows`` latest complete windows before ``as_of`` (cuts one,
     two, ... horizons back), to score customers as of ``as_of``."""
-    end = _day(as_of if as_of is not None else workspace.as_of)
-    cuts = [end - k * pd.Timedelta(days=horizon_days) for k in range(1, windows + 1)]
+    cuts = _cuts(as_of if as_of is not None else workspace.as_of, horizon_days, windows)
     train = training_set(workspace, kind, cuts, horizon_days=horizon_days)
     return PropensityModel(method=method, random_state=random_state).fit(train, train.label)
 
@@ -284,8 +283,7 @@ def backtest(workspace, kind: str, *, as_of=None, horizon_days: int = 90, window
              method: str = "auto", random_state: int = 0) -> Backtest:
     """Test :func:`fit`'s model on the latest complete window, trained on the ``windows``
     before it; against the recency-only baseline, with the calibration table by decile."""
-    end = _day(as_of if as_of is not None else workspace.as_of)
-    test_cut = end - pd.Timedelta(days=horizon_days)
+    test_cut = _cuts(as_of if as_of is not None else workspace.as_of, horizon_days, 1)[0]
     model = fit(workspace, kind, as_of=test_cut, horizon_days=horizon_days, windows=windows,
                 method=method, random_state=random_state)
     test = training_set(workspace, kind, [test_cut], horizon_days=horizon_days)
@@ -296,7 +294,6 @@ def backtest(workspace, kind: str, *, as_of=None, horizon_days: int = 90, window
     calibration = test.assign(score=score, decile=decile).groupby("decile").agg(
         customers=("label", "size"), mean_score=("score", "mean"),
         observed_rate=("label", "mean")).reset_index()
-    cuts = [test_cut - k * pd.Timedelta(days=horizon_days) for k in range(1, windows + 1)]
-    return Backtest(kind, cuts, test_cut, model.n_rows_, len(test),
+    return Backtest(kind, _cuts(test_cut, horizon_days, windows), test_cut, model.n_rows_, len(test),
                     float(roc_auc_score(test.label, score)),
                     float(roc_auc_score(test.label, baseline)), calibration, model)

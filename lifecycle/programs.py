@@ -25,7 +25,7 @@ Every program obeys the same rules, applied by :func:`evaluate` after the progra
   and the customer (even shares, independent of the other steps and of the control group),
   unless the program names the cell itself (retention's offer by churn band).
 
-Programs here: :data:`WELCOME`, :data:`SURVEY`, :data:`REACTIVATION`, :data:`RETENTION`.
+Programs here: :data:`WELCOME`, :data:`CROSS_SELL`, :data:`SURVEY`, :data:`REACTIVATION`, :data:`RETENTION`.
 Each has its function in :data:`PROGRAMS`.
 
 :func:`run` is the daily job (``lifecycle run``): it evaluates the programs for a day under a
@@ -49,8 +49,8 @@ import pandas as pd
 
 from lifecycle import campaigns, consent, export, formats, purchases
 
-__all__ = ["PROGRAMS", "REACTIVATION", "RETENTION", "SURVEY", "WELCOME", "Program",
-           "RunInProgress", "Step", "evaluate", "run"]
+__all__ = ["CROSS_SELL", "PROGRAMS", "REACTIVATION", "RETENTION", "SURVEY", "WELCOME", "Program",
+           "RunInProgress", "Step", "evaluate", "recent_buyers", "run"]
 
 
 @dataclass(frozen=True)
@@ -228,6 +228,127 @@ def _lapsed_buyers(transactions, day, p) -> ir.Table:
                          lapsed.last_day.cast("string"))
 
 
+CROSS_SELL = Program(
+    name="cross_sell", campaign_id="cross_sell", channel="email", control_share=0.10,
+    steps=(Step("offer", ("cross_sell_low", "cross_sell_medium", "cross_sell_high"),
+                control_cell="cross_sell_control"),),
+    fields=("phone_model", "add_on_product"),
+    parameters={"category": "phones", "window_days": 14, "group_by": "phone_model",
+                "add_on_category": "accessories", "add_on_days": 365,
+                "max_offers": 3, "min_days_between": 90, "negative_feedback_days": 365,
+                "horizon_days": 30, "windows": 6,
+                "bands": ((0.2, "cross_sell_low", "add_on_discount_20"),
+                          (0.4, "cross_sell_medium", "add_on_discount_10"),
+                          (1.0, "cross_sell_high", "add_on_full_price"))})
+"""Cross-sell: customers with a purchase day in ``category`` in the ``window_days`` before the
+day (once per purchase: again only after a newer one), within a contact policy since the
+start of the relationship (at most ``max_offers`` cross-sell offers since the customer
+joined, ``min_days_between`` days apart), without negative feedback to customer service
+(a complaint, or a service contact of negative sentiment) in the ``negative_feedback_days``
+before. Each is scored by a purchase-propensity model trained on the customers the program
+would have chosen at earlier cuts (bought in the category in the window before the cut;
+label: a purchase in the ``horizon_days`` after it), and the score band picks the cell and
+offer (``bands``: upper bound, cell, offer: the likelier to buy, the smaller the discount).
+Customers are grouped by ``group_by`` (their phone model); each group's add-on
+(``add_on_product``) is the product of ``add_on_category`` that earned the most margin from
+that group's purchases in the ``add_on_days`` before the day (over all customers for a
+group without any)."""
+
+
+def _cross_sell(workspace, program: Program, day: pd.Timestamp, history: ir.Table
+                ) -> dict[str, ir.Table]:
+    if "transactions" not in workspace.tables():
+        return {}
+    from lifecycle import propensity
+
+    p = program.parameters
+    audience = {"category": p["category"], "window_days": p["window_days"]}
+    due = recent_buyers(workspace, day, **audience).execute()
+    due = due[due.customer_id.isin(_open_to_offers(workspace, program, day, history,
+                                                   due.customer_id))]
+    if due.empty:
+        return {}
+    model = propensity.fit(
+        workspace, "purchase", as_of=day, horizon_days=int(p["horizon_days"]),
+        windows=int(p["windows"]),
+        population=lambda cut: recent_buyers(workspace, cut, **audience).customer_id.execute())
+    scored = propensity.features(workspace, as_of=day, customers=due.customer_id).merge(
+        due, on="customer_id")
+    scored["score"] = model.predict(scored).score.to_numpy()
+    cells, offers = _bands(scored.score, p["bands"])
+    out = scored.assign(
+        cell_id=cells, offer_id=offers, _since=scored.last_bought.astype("datetime64[us]"),
+        reason=[f"bought {p['category']} on {b:%Y-%m-%d}; purchase propensity "
+                f"{formats.percent(v, decimals=0)}"
+                for b, v in zip(scored.last_bought, scored.score, strict=True)])
+    out = out[["customer_id", "cell_id", "offer_id", "reason", "_since"]]
+    if p.get("add_on_category"):
+        out = out.merge(_add_ons(workspace, p, day, out.customer_id), on="customer_id",
+                        how="left")
+    return {"offer": ibis.memtable(out)}
+
+
+def recent_buyers(workspace, as_of, *, category: str, window_days: int) -> ir.Table:
+    """``customer_id, last_bought``: the customers with a purchase day in ``category`` in the
+    ``window_days`` days before the day ``as_of``, and their last such day (cross-sell's
+    audience, also the population its propensity model learns from)."""
+    day = pd.Timestamp(as_of).normalize()
+    tx = workspace.table("transactions")
+    days = purchases.purchase_days(tx.filter(tx.category == category),
+                                   end=day - pd.Timedelta(days=1),
+                                   start=day - pd.Timedelta(days=int(window_days) + 1))
+    return days.group_by("customer_id").aggregate(last_bought=days.day.max())
+
+
+def _open_to_offers(workspace, program: Program, day: pd.Timestamp, history: ir.Table,
+                    customers: pd.Series) -> pd.Series:
+    """Of ``customers``, those within the cross-sell contact policy and without negative
+    feedback to customer service."""
+    p = program.parameters
+    people = workspace.table("customers").select(_c="customer_id", _joined="created_at")
+    h = history.filter(history.campaign_id == program.campaign_id, ~_is_control(history.cell_id),
+                       history.planned_at < day + pd.Timedelta(days=1))
+    h = h.inner_join(people, (h.customer_id == people._c) & (h.planned_at >= people._joined))
+    offered = h.group_by("customer_id").aggregate(n=h.count(), last=h.planned_at.max())
+    full = offered.filter((offered.n >= int(p["max_offers"])) | (
+        offered.last >= day - pd.Timedelta(days=int(p["min_days_between"]) - 1)))
+    closed = set(full.customer_id.execute())
+    if "feedback" in workspace.tables():
+        f = workspace.table("feedback")
+        f = f.filter(f.ts < day, f.ts >= day - pd.Timedelta(days=int(p["negative_feedback_days"])),
+                     (f.kind == "complaint") | ((f.kind == "service_contact") &
+                                                (f.sentiment == "negative")))
+        closed |= set(f.customer_id.execute())
+    return customers[~customers.isin(closed)]
+
+
+def _add_ons(workspace, p: Mapping, day: pd.Timestamp, customers: pd.Series) -> pd.DataFrame:
+    """``customer_id, add_on_product``: the add-on of the customer's group."""
+    group = p["group_by"]
+    people = workspace.table("customers").select("customer_id", _group=group)
+    tx = workspace.table("transactions")
+    tx = tx.filter(tx.category == p["add_on_category"], tx.ts < day,
+                   tx.ts >= day - pd.Timedelta(days=int(p["add_on_days"])))
+    margin = tx.margin if "margin" in tx.columns else tx.amount
+    j = tx.inner_join(people, "customer_id")
+    by_group = j.group_by(["_group", "product_id"]).aggregate(_margin=margin.sum()).execute()
+    best = by_group.sort_values(["_margin", "product_id"], ascending=[False, True]
+                                ).drop_duplicates("_group")
+    overall = (by_group.groupby("product_id")._margin.sum().sort_values(ascending=False)
+               .index[:1].tolist() or [None])[0]
+    chosen = people.filter(people.customer_id.isin(customers.tolist())).execute()
+    choice = chosen._group.map(best.dropna(subset=["_group"]).set_index("_group").product_id)
+    return pd.DataFrame({"customer_id": chosen.customer_id,
+                         "add_on_product": choice.fillna(overall).astype("object")})
+
+
+def _bands(score: pd.Series, bands) -> tuple[list[str], list[str]]:
+    """The cell and offer of each score's band (``bands``: upper bound, cell, offer)."""
+    band = pd.cut(score, [0.0, *[b[0] for b in bands[:-1]], 1.0 + 1e-9], right=False,
+                  labels=False)
+    return [bands[b][1] for b in band], [bands[b][2] for b in band]
+
+
 RETENTION = Program(
     name="retention", campaign_id="retention", channel="email", control_share=0.10,
     steps=(Step("offer", ("retention_normal", "retention_discount", "retention_best"),
@@ -267,11 +388,9 @@ def _retention(workspace, program: Program, day: pd.Timestamp, history: ir.Table
     scored = propensity.features(workspace, as_of=day, customers=open_.customer_id).merge(
         open_, on="customer_id")
     scored["score"] = model.predict(scored).score.to_numpy()
-    bands = p["bands"]
-    band = pd.cut(scored.score, [0.0, *[b[0] for b in bands[:-1]], 1.0 + 1e-9],
-                  right=False, labels=False)
+    cells, offers = _bands(scored.score, p["bands"])
     due = scored.assign(
-        cell_id=[bands[b][1] for b in band], offer_id=[bands[b][2] for b in band],
+        cell_id=cells, offer_id=offers,
         reason=[f"contract ends {e:%Y-%m-%d}; churn score {formats.percent(v, decimals=0)}"
                 for e, v in zip(scored.end_at, scored.score, strict=True)],
         _since=scored.start_at)[["customer_id", "cell_id", "offer_id", "reason", "_since"]]
@@ -301,8 +420,9 @@ def _not_renewed_after_offer(history: ir.Table, program: Program, open_: pd.Data
 #: of customer_id, reason}``, the table optionally with ``_since`` (a trigger that fires
 #: again), ``cell_id`` and ``offer_id`` (the program's own choice of cell).
 PROGRAMS: dict[str, tuple[Program, Callable]] = {
-    "welcome": (WELCOME, _welcome), "survey": (SURVEY, _survey),
-    "reactivation": (REACTIVATION, _reactivation), "retention": (RETENTION, _retention)}
+    "welcome": (WELCOME, _welcome), "cross_sell": (CROSS_SELL, _cross_sell),
+    "survey": (SURVEY, _survey), "retention": (RETENTION, _retention),
+    "reactivation": (REACTIVATION, _reactivation)}
 
 
 def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
@@ -334,16 +454,18 @@ def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
     reach = consent.contactable_in(workspace, channel=program.channel, at=send_at,
                                    purpose=program.purpose)
     reach = reach.filter(reach.reason.isnull())
+    people = workspace.table("customers")
+    extra = [f for f in program.fields if f in people.columns]
+    carried = [f for f in program.fields if f not in people.columns]  # the program's own
     parts = []
     for step in program.steps:
         if step.name in due:
             rows = _not_had(due[step.name], done, step).semi_join(reach, "customer_id")
-            parts.append(_cells(rows, program, step, first=step.after is None))
+            parts.append(_cells(rows, program, step, first=step.after is None,
+                                carried=carried))
     if not parts:
         return _empty(program)
     selection = ibis.union(*parts) if len(parts) > 1 else parts[0]
-    people = workspace.table("customers")
-    extra = [f for f in program.fields if f in people.columns]
     if extra:
         people = people.select(*extra, _customer="customer_id")
         selection = selection.left_join(people, selection.customer_id == people._customer
@@ -432,9 +554,11 @@ def _history(workspace) -> ir.Table:
         "planned_at": pd.Series([], dtype="datetime64[us]")}))
 
 
-def _cells(rows: ir.Table, program: Program, step: Step, *, first: bool) -> ir.Table:
+def _cells(rows: ir.Table, program: Program, step: Step, *, first: bool,
+           carried: Iterable[str] = ()) -> ir.Table:
     """The step's cell per customer (the program's choice where its rows name one, else A/B
-    by hash), or the control cell at an entry step."""
+    by hash), or the control cell at an entry step; with the ``carried`` fields of the
+    program's rows (null where a step's rows have none)."""
     cell = (rows.cell_id if "cell_id" in rows.columns else
             _variant(rows.customer_id, f"{program.campaign_id}:{step.name}", step.cells))
     offer = (rows.offer_id if "offer_id" in rows.columns else
@@ -446,7 +570,9 @@ def _cells(rows: ir.Table, program: Program, step: Step, *, first: bool) -> ir.T
         "customer_id", campaign_id=ibis.literal(program.campaign_id),
         cell_id=held.ifelse(ibis.literal(step.control_cell), cell), step=ibis.literal(step.name),
         offer_id=held.ifelse(ibis.null("string"), offer),
-        control=held, reason=rows.reason)
+        control=held, reason=rows.reason,
+        **{f: rows[f].cast("string") if f in rows.columns else ibis.null("string")
+           for f in carried})
 
 
 def _variant(customer_id: ir.Value, salt: str, cells: tuple[str, ...]) -> ir.StringValue:

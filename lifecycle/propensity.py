@@ -30,6 +30,7 @@ the likelier to leave) and a calibration table by decile of the score.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import ibis
@@ -72,16 +73,21 @@ def features(workspace, *, as_of, customers=None) -> pd.DataFrame:
     people = workspace.table("customers")
     people = people.filter(people.created_at < cut)
     if customers is not None:
-        wanted = ibis.memtable(pd.DataFrame({"_id": pd.Series(customers, dtype="str")}))
+        wanted = _ids(customers)
         people = people.semi_join(wanted, people.customer_id == wanted._id)
     people = people.select("customer_id", tenure_days=_days_between(people.created_at, cut))
-    parts = [_purchase_features(workspace.table("transactions"), cut)]
+
+    def source(name: str) -> ir.Table:  # only the wanted customers' rows are aggregated
+        t = workspace.table(name)
+        return t if customers is None else t.semi_join(wanted, t.customer_id == wanted._id)
+
+    parts = [_purchase_features(source("transactions"), cut)]
     if "messages" in present:
-        parts.append(_message_features(workspace.table("messages"), cut))
+        parts.append(_message_features(source("messages"), cut))
     if "feedback" in present:
-        parts.append(_feedback_features(workspace.table("feedback"), cut))
+        parts.append(_feedback_features(source("feedback"), cut))
     if "subscriptions" in present:
-        parts.append(_contract_features(workspace.table("subscriptions"), cut))
+        parts.append(_contract_features(source("subscriptions"), cut))
     out = people
     for part in parts:
         out = _attach(out, part)
@@ -164,18 +170,23 @@ def _contract_features(s: ir.Table, cut: pd.Timestamp) -> ir.Table:
     return _attach(count, now)  # every running contract's customer has started one
 
 
-def labels(workspace, kind: str, *, as_of, horizon_days: int = 90) -> pd.DataFrame:
+def labels(workspace, kind: str, *, as_of, horizon_days: int = 90,
+           customers=None) -> pd.DataFrame:
     """``customer_id, label`` (0/1) of the window ``[as_of, as_of + horizon_days)``.
 
     ``"purchase"``: every customer who joined before ``as_of``; 1 with a purchase day in the
     window. ``"churn"``: the customers whose contract ends in the window; 1 without a new
-    contract starting by ``horizon_days`` after that end.
+    contract starting by ``horizon_days`` after that end. ``customers``: only these ids.
     """
     cut, window = pd.Timestamp(as_of), pd.Timedelta(days=horizon_days)
     if kind == "purchase":
         people = workspace.table("customers")
         people = people.filter(people.created_at < cut).select("customer_id")
         tx = workspace.table("transactions")
+        if customers is not None:
+            wanted = _ids(customers)
+            people = people.semi_join(wanted, people.customer_id == wanted._id)
+            tx = tx.semi_join(wanted, tx.customer_id == wanted._id)
         window_tx = tx.filter(tx.ts >= cut, tx.ts < cut + window)
         bought = purchases.customer_purchases(window_tx, end=cut + window - pd.Timedelta(days=1))
         bought = bought.filter(bought.purchase_days > 0).select(_b="customer_id")
@@ -191,9 +202,17 @@ def labels(workspace, kind: str, *, as_of, horizon_days: int = 90) -> pd.DataFra
                              (later._start < ending._end + ibis.interval(days=horizon_days)))
         renewed = j.group_by("customer_id").aggregate(_renewed=j._c.notnull().any())
         out = renewed.select("customer_id", label=(~renewed._renewed).cast("int64"))
+        if customers is not None:
+            wanted = _ids(customers)
+            out = out.semi_join(wanted, out.customer_id == wanted._id)
     else:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     return out.execute().sort_values("customer_id").reset_index(drop=True)
+
+
+def _ids(customers) -> ir.Table:
+    """A one-column table ``_id`` of customer ids."""
+    return ibis.memtable(pd.DataFrame({"_id": pd.Series(customers, dtype="str")}))
 
 
 class PropensityModel:
@@ -253,12 +272,17 @@ class Backtest(NamedTuple):
     model: PropensityModel
 
 
-def training_set(workspace, kind: str, cuts, *, horizon_days: int = 90) -> pd.DataFrame:
+def training_set(workspace, kind: str, cuts, *, horizon_days: int = 90,
+                 population: Callable[[pd.Timestamp], Iterable[str]] | None = None
+                 ) -> pd.DataFrame:
     """:func:`features` and :func:`labels` at each cut, stacked: ``cut, customer_id``,
-    :data:`FEATURES` and ``label``."""
+    :data:`FEATURES` and ``label``. ``population(cut)``: only these customers at that cut
+    (e.g. those a program would have selected on the day), default all with a label."""
     parts = []
     for cut in cuts:
-        known = labels(workspace, kind, as_of=cut, horizon_days=horizon_days)
+        known = labels(workspace, kind, as_of=cut, horizon_days=horizon_days,
+                       customers=None if population is None else
+                       population(pd.Timestamp(cut)))
         parts.append(features(workspace, as_of=cut, customers=known.customer_id).merge(
             known, on="customer_id").assign(cut=pd.Timestamp(cut)))
     return pd.concat(parts, ignore_index=True)
@@ -271,22 +295,31 @@ def _cuts(end, horizon_days: int, windows: int) -> list[pd.Timestamp]:
 
 
 def fit(workspace, kind: str, *, as_of=None, horizon_days: int = 90, windows: int = 3,
-        method: str = "auto", random_state: int = 0) -> PropensityModel:
+        method: str = "auto", random_state: int = 0,
+        population: Callable[[pd.Timestamp], Iterable[str]] | None = None) -> PropensityModel:
     """A model trained on the ``windows`` latest complete windows before ``as_of`` (cuts one,
-    two, ... horizons back), to score customers as of ``as_of``."""
-    cuts = _cuts(as_of if as_of is not None else workspace.as_of, horizon_days, windows)
-    train = training_set(workspace, kind, cuts, horizon_days=horizon_days)
+    two, ... horizons back), to score customers as of ``as_of``; ``population`` as in
+    :func:`training_set`."""
+    end = pd.Timestamp(as_of if as_of is not None else workspace.as_of)
+    cuts = _cuts(end, horizon_days, windows)
+    train = training_set(workspace, kind, cuts, horizon_days=horizon_days,
+                         population=population)
+    if train.empty:
+        raise ValueError(f"no {kind} training rows in the {windows} windows of "
+                         f"{horizon_days} days before {end:%Y-%m-%d}")
     return PropensityModel(method=method, random_state=random_state).fit(train, train.label)
 
 
 def backtest(workspace, kind: str, *, as_of=None, horizon_days: int = 90, windows: int = 3,
-             method: str = "auto", random_state: int = 0) -> Backtest:
+             method: str = "auto", random_state: int = 0,
+             population: Callable[[pd.Timestamp], Iterable[str]] | None = None) -> Backtest:
     """Test :func:`fit`'s model on the latest complete window, trained on the ``windows``
     before it; against the recency-only baseline, with the calibration table by decile."""
     test_cut = _cuts(as_of if as_of is not None else workspace.as_of, horizon_days, 1)[0]
     model = fit(workspace, kind, as_of=test_cut, horizon_days=horizon_days, windows=windows,
-                method=method, random_state=random_state)
-    test = training_set(workspace, kind, [test_cut], horizon_days=horizon_days)
+                method=method, random_state=random_state, population=population)
+    test = training_set(workspace, kind, [test_cut], horizon_days=horizon_days,
+                        population=population)
     score = model.predict(test).score
     recency = test.recency_days.fillna(test.recency_days.max() + 1)
     baseline = -recency if kind == "purchase" else recency

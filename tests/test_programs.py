@@ -220,10 +220,24 @@ def test_newsletter_non_openers_get_one_resend_and_quiet_readers_one_nudge(tmp_p
     assert programs.evaluate(ws, _no_control(), as_of="2026-11-01").empty
 
 
+def _copy(demo, tmp_path) -> Workspace:
+    shutil.copy(demo.path, tmp_path / "copy.duckdb")
+    return Workspace.open(tmp_path / "copy.duckdb")
+
+
+def _assert_cells_follow_bands(offers, label, bounds, cells):
+    """Each sent offer's cell is its score's band (the score read from the reason; scores
+    within rounding of a bound are skipped)."""
+    score = offers.reason.str.extract(label + r" (\d+) %")[0].astype(float) / 100
+    clear = np.all([~np.isclose(score, b, atol=0.006) for b in bounds], axis=0)
+    sent = ~offers.control
+    expected = pd.cut(score, [0, *bounds, 1.01], right=False, labels=list(cells))
+    assert (offers.cell_id[sent & clear] == expected[sent & clear].astype(str)).all()
+    assert offers.cell_id[sent].nunique() >= 2
+
+
 def test_retention_offers_by_churn_band_once_per_contract_then_a_last_chance(demo, tmp_path):
-    path = tmp_path / "copy.duckdb"
-    shutil.copy(demo.path, path)
-    ws = Workspace.open(path)
+    ws = _copy(demo, tmp_path)
     day = ws.as_of.normalize()
     offers = programs.evaluate(ws, "retention", as_of=day)
     assert set(offers.step) == {"offer"} and len(offers) > 50
@@ -235,12 +249,9 @@ def test_retention_offers_by_churn_band_once_per_contract_then_a_last_chance(dem
     reach = consent.contactable_in(ws, channel="email", at=day + pd.Timedelta(hours=8))
     reachable = set(reach.filter(reach.reason.isnull()).customer_id.execute())
     assert set(offers.customer_id) == (set(ending.customer_id) - renewed) & reachable
-    score = offers.reason.str.extract(r"churn score (\d+) %")[0].astype(float) / 100
-    clear = ~np.isclose(score, 0.3, atol=0.006) & ~np.isclose(score, 0.6, atol=0.006)
+    _assert_cells_follow_bands(offers, "churn score", (0.3, 0.6), (
+        "retention_normal", "retention_discount", "retention_best"))
     sent = ~offers.control
-    expected = pd.cut(score, [0, 0.3, 0.6, 1.01], right=False,
-                      labels=["retention_normal", "retention_discount", "retention_best"])
-    assert (offers.cell_id[sent & clear] == expected[sent & clear].astype(str)).all()
     assert set(offers.cell_id[offers.control]) == {"retention_control"}
     programs.run(ws, ["retention"], as_of=day, out=tmp_path / "out")
     assert programs.evaluate(ws, "retention", as_of=day).empty  # once per contract
@@ -277,3 +288,68 @@ def test_contact_policies_cap_the_contacts_in_their_window(fresh):
                                           "campaign_id": "welcome", "channel": "email",
                                           "exclude_policies": True}))
     pd.testing.assert_frame_equal(programs.evaluate(fresh, "welcome", as_of=day), free)
+
+
+def _phone_buyers(ws, day, days=14):
+    tx = ws.table("transactions").execute()
+    phones = tx[(tx.category == "phones") & (tx.ts >= day - pd.Timedelta(days=days))
+                & (tx.ts < day)]
+    net = phones.groupby(["customer_id", phones.ts.dt.normalize()]).amount.agg(["sum", "min"])
+    bought = net[(net["sum"] > 0) | ((net["sum"] == 0) & (net["min"] >= 0))]
+    return set(bought.index.get_level_values(0))
+
+
+def test_cross_sell_offers_recent_buyers_an_add_on_by_propensity_band(demo, tmp_path):
+    ws = _copy(demo, tmp_path)
+    day = ws.as_of.normalize()
+    offers = programs.evaluate(ws, "cross_sell", as_of=day)
+    assert len(offers) > 50 and set(offers.step) == {"offer"}
+    # who: phone buyers of the last 14 days, reachable, without negative service feedback
+    feedback = ws.table("feedback").execute()
+    year = feedback[(feedback.ts < day) & (feedback.ts >= day - pd.Timedelta(days=365))]
+    negative = set(year.customer_id[(year.kind == "complaint") | (
+        (year.kind == "service_contact") & (year.sentiment == "negative"))])
+    reach = consent.contactable_in(ws, channel="email", at=day + pd.Timedelta(hours=8))
+    reachable = set(reach.filter(reach.reason.isnull()).customer_id.execute())
+    history = ws.table("contact_history").execute()
+    assert not (history.campaign_id == "cross_sell").any()  # the demo has no earlier offers
+    assert set(offers.customer_id) == (_phone_buyers(ws, day) - negative) & reachable
+    # which offer: the propensity band
+    _assert_cells_follow_bands(offers, "purchase propensity", (0.2, 0.4), (
+        "cross_sell_low", "cross_sell_medium", "cross_sell_high"))
+    sent = ~offers.control
+    # the add-on: the accessory that earned the most margin from the phone model's owners
+    tx = ws.table("transactions").execute()
+    people = ws.table("customers").execute()[["customer_id", "phone_model"]]
+    year_tx = tx[(tx.category == "accessories") & (tx.ts < day)
+                 & (tx.ts >= day - pd.Timedelta(days=365))].merge(people, on="customer_id")
+    margin = year_tx.groupby(["phone_model", "product_id"]).margin.sum().reset_index()
+    best = margin.sort_values(["margin", "product_id"], ascending=[False, True]
+                              ).drop_duplicates("phone_model").set_index("phone_model").product_id
+    known = offers.phone_model.notna()
+    assert (offers.add_on_product[known] == offers.phone_model[known].map(best)).all()
+    assert offers.add_on_product.notna().all()
+    # negative feedback removes; the contact policy counts offers since the customer joined
+    joined = people.merge(ws.table("customers").execute()[["customer_id", "created_at"]])
+    joined = joined.set_index("customer_id").created_at[offers.customer_id[sent]]
+    old, new = joined.index[joined < day - pd.Timedelta(days=200)], joined.index[
+        joined > day - pd.Timedelta(days=300)]
+    complainer, offered_thrice, offered_lately = old[:3]
+    reused = next(c for c in new if c not in old[:3])  # offers to an earlier holder of the id
+    offered = [(offered_thrice, day - pd.Timedelta(days=d)) for d in (190, 180, 170)] + [
+        (offered_lately, day - pd.Timedelta(days=60))] + [
+        (reused, joined[reused] - pd.Timedelta(days=d)) for d in (30, 20, 10)]
+    with ws.writing():
+        ws.append("feedback", pd.DataFrame({
+            "customer_id": [complainer], "ts": [day - pd.Timedelta(days=2)],
+            "kind": ["complaint"], "sentiment": ["negative"]}))
+        ws.append("contact_history", pd.DataFrame({
+            "run_id": [f"o{i}" for i in range(len(offered))], "campaign_id": "cross_sell",
+            "cell_id": "cross_sell_low", "customer_id": [c for c, _ in offered],
+            "channel": "email", "planned_at": [at for _, at in offered]}))
+    again = programs.evaluate(ws, "cross_sell", as_of=day)
+    removed = {complainer, offered_thrice, offered_lately}
+    assert set(again.customer_id) == set(offers.customer_id) - removed
+    assert reused in set(again.customer_id)
+    programs.run(ws, ["cross_sell"], as_of=day, out=tmp_path / "out")
+    assert programs.evaluate(ws, "cross_sell", as_of=day).empty  # once per purchase

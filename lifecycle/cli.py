@@ -79,14 +79,14 @@ def _quality(args) -> None:
 def _run(args) -> None:
     from lifecycle.programs import run
 
-    done = run(Workspace.open(args.path), args.program, as_of=args.as_of, out=args.out, dry_run=args.dry_run,
-               format=args.format, progress=True)
+    done = run(Workspace.open(args.path), args.program, as_of=args.as_of, out=args.out,
+               dry_run=args.dry_run, format=args.format, progress=True)
     verb = "would contact" if args.dry_run else "exported"
     for row in done.itertuples():
         count = row.selected - row.control if args.dry_run else row.exported
         where = "" if args.dry_run else f" -> {row.file}"
-        print(f"{row.program}: {verb} {count:,} customers, {row.control:,} held out as control"
-              f"{where}")
+        print(f"{row.program} ({row.channel}): {verb} {count:,} customers, {row.control:,} "
+              f"held out as control{where}")
 
 
 def _serve(args) -> None:

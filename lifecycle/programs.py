@@ -69,12 +69,16 @@ class Step:
 
 @dataclass(frozen=True)
 class Program:
-    """A lifecycle program as data. ``parameters`` are the program function's own."""
+    """A lifecycle program as data. ``parameters`` are the program function's own.
+
+    ``channel`` is the program's channel; with ``channels`` (``channel`` first) each customer
+    gets the channel chosen by :func:`_choose_channels`."""
 
     name: str
     campaign_id: str
     steps: tuple[Step, ...]
     channel: str = "email"
+    channels: tuple[str, ...] = ()
     purpose: str | None = None
     control_share: float = 0.0
     send_hour: int = 8
@@ -350,7 +354,8 @@ def _bands(score: pd.Series, bands) -> tuple[list[str], list[str]]:
 
 
 RETENTION = Program(
-    name="retention", campaign_id="retention", channel="email", control_share=0.10,
+    name="retention", campaign_id="retention", channel="email", channels=("email", "sms"),
+    control_share=0.10,
     steps=(Step("offer", ("retention_normal", "retention_discount", "retention_best"),
                 control_cell="retention_control"),
            Step("last_chance", ("retention_best_plus",), after="offer", delay_days=30,
@@ -365,7 +370,9 @@ customer's churn score (:func:`lifecycle.propensity.fit`, trained on the latest 
 windows before the day) picks the offer: below 0.3 the normal renewal price, below 0.6 a
 moderate discount, from 0.6 the best offer (``bands``: upper bound, cell, offer). A customer
 who has not renewed ``delay_days`` (30) after the offer, with the contract still running,
-gets the best offer with an extra benefit (``last_chance``). Once per contract."""
+gets the best offer with an extra benefit (``last_chance``). Once per contract. Each
+customer hears by e-mail, or by SMS when e-mail cannot reach them or they ignored every
+e-mail of the last year (at least three; :func:`_choose_channels`)."""
 
 
 def _retention(workspace, program: Program, day: pd.Timestamp, history: ir.Table
@@ -442,8 +449,8 @@ def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``customer_id, campaign_id, cell_id, step, offer_id, control, reason`` and the
-        program's ``fields``, sorted by step and customer.
+        ``customer_id, campaign_id, cell_id, step, channel, offer_id, control, reason`` and
+        the program's ``fields``, sorted by step and customer.
     """
     program, select = _resolve(program)
     day = pd.Timestamp(as_of).normalize()
@@ -451,16 +458,15 @@ def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
     history = _history(workspace)
     due = select(workspace, program, day, history)
     done = history.filter(history.campaign_id == program.campaign_id)
-    reach = consent.contactable_in(workspace, channel=program.channel, at=send_at,
-                                   purpose=program.purpose)
-    reach = reach.filter(reach.reason.isnull())
+    reach = _reachable(workspace, program, send_at, day)
     people = workspace.table("customers")
     extra = [f for f in program.fields if f in people.columns]
     carried = [f for f in program.fields if f not in people.columns]  # the program's own
     parts = []
     for step in program.steps:
         if step.name in due:
-            rows = _not_had(due[step.name], done, step).semi_join(reach, "customer_id")
+            rows = _not_had(due[step.name], done, step)
+            rows = rows.inner_join(reach, rows.customer_id == reach._reached).drop("_reached")
             parts.append(_cells(rows, program, step, first=step.after is None,
                                 carried=carried))
     if not parts:
@@ -475,6 +481,52 @@ def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
         ["step", "customer_id"], key=lambda c: c.map(order) if c.name == "step" else c,
         kind="stable").reset_index(drop=True)
     return _within_policies(out, workspace, program, day, history)
+
+
+def _reachable(workspace, program: Program, send_at: pd.Timestamp, day: pd.Timestamp
+               ) -> ir.Table:
+    """``_reached, channel``: the customers contactable at the send time, each with the
+    channel to use."""
+    def on(channel):
+        reach = consent.contactable_in(workspace, channel=channel, at=send_at,
+                                       purpose=program.purpose)
+        return reach.filter(reach.reason.isnull()).select(_reached="customer_id")
+
+    if not program.channels:
+        return on(program.channel).mutate(channel=ibis.literal(program.channel))
+    return _choose_channels(workspace, {c: on(c) for c in program.channels}, day)
+
+
+def _choose_channels(workspace, reached: Mapping[str, ir.Table], day: pd.Timestamp, *,
+                     ignored_after: int = 3) -> ir.Table:
+    """Per customer reachable on any of the channels (given in order of preference): the
+    first one the customer has not ignored, else the first one reachable. A channel is
+    ignored when the customer had at least ``ignored_after`` messages on it in the year before
+    ``day`` and responded to none: no open (a mail app's prefetch is not one) and no click
+    for e-mail, no click for the others."""
+    every = ibis.union(*(t.select("_reached", _channel=ibis.literal(c), _order=i)
+                         for i, (c, t) in enumerate(reached.items())))
+    ignored = ibis.literal(False)
+    if "messages" in workspace.tables():
+        m = workspace.table("messages")
+        m = m.filter(m.sent_at < day, m.sent_at >= day - pd.Timedelta(days=365),
+                     m.channel.isin(list(reached)), m.delivered.fill_null(True),
+                     m.bounce.isnull())
+        opened = m.opened_at.notnull() & (m.opened_at < day)
+        if "machine_open" in m.columns:
+            opened &= ~m.machine_open.fill_null(False)
+        response = (m.clicked_at.notnull() & (m.clicked_at < day)) | (
+            (m.channel == "email") & opened)
+        rates = m.group_by(_c=m.customer_id, _ch=m.channel).aggregate(
+            _n=m.count(), _r=response.cast("int64").sum())
+        every = every.left_join(rates, (every._reached == rates._c) &
+                                (every._channel == rates._ch))
+        ignored = (every._n >= ignored_after) & (every._r == 0)
+    ranked = every.select("_reached", "_channel", "_order",
+                          _ignored=ignored.fill_null(False).cast("int64"))
+    best = ranked.mutate(_rank=ibis.row_number().over(
+        group_by="_reached", order_by=["_ignored", "_order"]))
+    return best.filter(best._rank == 0).select("_reached", channel="_channel")
 
 
 def _is_control(cell_id: ir.StringValue) -> ir.BooleanValue:
@@ -499,11 +551,11 @@ def _within_policies(out: pd.DataFrame, workspace, program: Program, day: pd.Tim
     if "cells" in present:
         cells = workspace.table("cells")
         exempt = set(cells.filter(cells.exclude_policies.fill_null(False)).cell_id.execute())
-    counted = ~out.control & ~out.cell_id.isin(exempt)
     keep = pd.Series(True, index=out.index)
     for policy in workspace.table("contact_policies").execute().itertuples():
-        if isinstance(policy.channel, str) and policy.channel != program.channel:
-            continue
+        counted = ~out.control & ~out.cell_id.isin(exempt)
+        if isinstance(policy.channel, str):
+            counted &= out.channel == policy.channel
         days = 0 if pd.isna(policy.window_days) else int(policy.window_days)
         h = history.filter(history.planned_at >= day - pd.Timedelta(days=days),
                            history.planned_at < day + pd.Timedelta(days=1),
@@ -531,8 +583,8 @@ def _not_had(rows: ir.Table, done: ir.Table, step: Step) -> ir.Table:
 
 
 def _empty(program: Program) -> pd.DataFrame:
-    columns = ["customer_id", "campaign_id", "cell_id", "step", "offer_id", "control",
-               "reason", *program.fields]
+    columns = ["customer_id", "campaign_id", "cell_id", "step", "channel", "offer_id",
+               "control", "reason", *program.fields]
     return pd.DataFrame({c: pd.Series([], dtype="bool" if c == "control" else "str")
                          for c in columns})
 
@@ -569,6 +621,7 @@ def _cells(rows: ir.Table, program: Program, step: Step, *, first: bool,
     return rows.select(
         "customer_id", campaign_id=ibis.literal(program.campaign_id),
         cell_id=held.ifelse(ibis.literal(step.control_cell), cell), step=ibis.literal(step.name),
+        channel=rows.channel,
         offer_id=held.ifelse(ibis.null("string"), offer),
         control=held, reason=rows.reason,
         **{f: rows[f].cast("string") if f in rows.columns else ibis.null("string")
@@ -598,13 +651,15 @@ def run(workspace, names: Iterable[str] | None = None, *, as_of, out="exports",
     ----------
     workspace : lifecycle.Workspace
         A workspace file (the run lock is a file beside it).
-    names : iterable of str, optional
-        Programs of :data:`PROGRAMS` to run; default all.
+    names : iterable of str or Program, optional
+        Programs to run (names of :data:`PROGRAMS`, or programs with changed parameters);
+        default all.
     as_of : date-like
         The day of the run.
     out : str or Path
         Folder of the export files, made if missing: one file per program,
-        ``<program>-<day>-<run id>.<format>``, with its manifest.
+        ``<program>-<day>-<run id>.<format>``, with its manifest (per program and channel,
+        ``...-<channel>.<format>``, for a program with ``channels``).
     dry_run : bool
         Evaluate and count only: no file, no contact history, no run row.
     format : {"csv", "parquet"}
@@ -614,7 +669,8 @@ def run(workspace, names: Iterable[str] | None = None, *, as_of, out="exports",
     Returns
     -------
     pandas.DataFrame
-        One row per program: ``program, run_id, selected, control, exported, removed, file``.
+        One row per program and channel: ``program, channel, run_id, selected, control,
+        exported, removed, file``.
 
     Raises
     ------
@@ -626,9 +682,7 @@ def run(workspace, names: Iterable[str] | None = None, *, as_of, out="exports",
     """
     from tqdm.auto import tqdm
 
-    names = list(names or PROGRAMS)
-    for name in names:
-        _resolve(name)
+    chosen = [_resolve(name)[0] for name in (names or PROGRAMS)]
     day = pd.Timestamp(as_of).normalize()
     if workspace.as_of is not None and day > workspace.as_of:
         raise ValueError(f"the workspace's data ends {workspace.as_of:%Y-%m-%d}: load the data "
@@ -636,27 +690,32 @@ def run(workspace, names: Iterable[str] | None = None, *, as_of, out="exports",
     folder = Path(out)
     rows = []
     with _run_lock(workspace):
-        for name in tqdm(names, desc="programs", disable=not progress):
-            program = PROGRAMS[name][0]
-            selection = evaluate(workspace, name, as_of=day)
+        for program in tqdm(chosen, desc="programs", disable=not progress):
+            name = program.name
+            selection = evaluate(workspace, program, as_of=day)
             if dry_run:
-                rows.append({"program": name, "run_id": None, "selected": len(selection),
-                             "control": int(selection.control.sum()), "exported": None,
-                             "removed": None, "file": None})
+                rows += [{"program": name, "channel": channel, "run_id": None,
+                          "selected": int((selection.channel == channel).sum()),
+                          "control": int(selection.control[selection.channel == channel].sum()),
+                          "exported": None, "removed": None, "file": None}
+                         for channel in program.channels or (program.channel,)]
                 continue
             folder.mkdir(parents=True, exist_ok=True)
             run_id = f"{name}-{day:%Y-%m-%d}-{uuid.uuid4().hex[:8]}"
-            manifest = export.write(
-                selection, folder / f"{run_id}.{format}", workspace=workspace,
-                channel=program.channel, purpose=program.purpose,
-                as_of=day + pd.Timedelta(hours=program.send_hour), fields=program.fields,
-                run_id=run_id, kind=f"program:{name}")
-            rows.append({"program": name, "run_id": run_id, "selected": manifest["selected"],
-                         "control": manifest["control"], "exported": manifest["rows"],
-                         "removed": sum(manifest["removed"].values()),
-                         "file": manifest["path"]})
-    return pd.DataFrame(rows, columns=["program", "run_id", "selected", "control", "exported",
-                                       "removed", "file"])
+            for channel in program.channels or (program.channel,):
+                part = run_id if not program.channels else f"{run_id}-{channel}"
+                manifest = export.write(
+                    selection[selection.channel == channel], folder / f"{part}.{format}",
+                    workspace=workspace, channel=channel, purpose=program.purpose,
+                    as_of=day + pd.Timedelta(hours=program.send_hour), fields=program.fields,
+                    run_id=part, kind=f"program:{name}")
+                rows.append({"program": name, "channel": channel, "run_id": part,
+                             "selected": manifest["selected"], "control": manifest["control"],
+                             "exported": manifest["rows"],
+                             "removed": sum(manifest["removed"].values()),
+                             "file": manifest["path"]})
+    return pd.DataFrame(rows, columns=["program", "channel", "run_id", "selected", "control",
+                                       "exported", "removed", "file"])
 
 
 @contextmanager

@@ -108,7 +108,7 @@ def test_lifecycle_run_exports_and_records(fresh, tmp_path, capsys):
     day = f"{fresh.as_of:%Y-%m-%d}"
     args = ["run", "--as-of", day, "--path", str(fresh.path), "--out", str(tmp_path / "x")]
     assert main([*args, "--dry-run"]) == 0
-    assert "welcome: would contact" in capsys.readouterr().out
+    assert "welcome (email): would contact" in capsys.readouterr().out
     assert not (tmp_path / "x").exists()
     assert main([*args, "--format", "parquet"]) == 0
     files = sorted((tmp_path / "x").glob("welcome-*.parquet"))
@@ -220,6 +220,11 @@ def test_newsletter_non_openers_get_one_resend_and_quiet_readers_one_nudge(tmp_p
     assert programs.evaluate(ws, _no_control(), as_of="2026-11-01").empty
 
 
+def _reachable(ws, channel, day) -> set:
+    reach = consent.contactable_in(ws, channel=channel, at=day + pd.Timedelta(hours=8))
+    return set(reach.filter(reach.reason.isnull()).customer_id.execute())
+
+
 def _copy(demo, tmp_path) -> Workspace:
     shutil.copy(demo.path, tmp_path / "copy.duckdb")
     return Workspace.open(tmp_path / "copy.duckdb")
@@ -246,9 +251,12 @@ def test_retention_offers_by_churn_band_once_per_contract_then_a_last_chance(dem
                   & (subs.end_at < day + pd.Timedelta(days=60))]
     renewed = subs.merge(ending, on="customer_id", suffixes=("", "_old"))
     renewed = set(renewed.customer_id[renewed.start_at >= renewed.end_at_old])
-    reach = consent.contactable_in(ws, channel="email", at=day + pd.Timedelta(hours=8))
-    reachable = set(reach.filter(reach.reason.isnull()).customer_id.execute())
-    assert set(offers.customer_id) == (set(ending.customer_id) - renewed) & reachable
+    email, sms = (_reachable(ws, channel, day) for channel in ("email", "sms"))
+    assert set(offers.customer_id) == (set(ending.customer_id) - renewed) & (email | sms)
+    by = offers.set_index("customer_id").channel
+    assert set(by[by == "sms"].index) >= set(by.index) - email  # SMS where e-mail cannot
+    assert set(by[by == "email"].index) <= email and set(by[by == "sms"].index) <= sms
+    assert 0 < (by == "sms").sum() < (by == "email").sum()
     _assert_cells_follow_bands(offers, "churn score", (0.3, 0.6), (
         "retention_normal", "retention_discount", "retention_best"))
     sent = ~offers.control
@@ -309,8 +317,7 @@ def test_cross_sell_offers_recent_buyers_an_add_on_by_propensity_band(demo, tmp_
     year = feedback[(feedback.ts < day) & (feedback.ts >= day - pd.Timedelta(days=365))]
     negative = set(year.customer_id[(year.kind == "complaint") | (
         (year.kind == "service_contact") & (year.sentiment == "negative"))])
-    reach = consent.contactable_in(ws, channel="email", at=day + pd.Timedelta(hours=8))
-    reachable = set(reach.filter(reach.reason.isnull()).customer_id.execute())
+    reachable = _reachable(ws, "email", day)
     history = ws.table("contact_history").execute()
     assert not (history.campaign_id == "cross_sell").any()  # the demo has no earlier offers
     assert set(offers.customer_id) == (_phone_buyers(ws, day) - negative) & reachable
@@ -353,3 +360,44 @@ def test_cross_sell_offers_recent_buyers_an_add_on_by_propensity_band(demo, tmp_
     assert reused in set(again.customer_id)
     programs.run(ws, ["cross_sell"], as_of=day, out=tmp_path / "out")
     assert programs.evaluate(ws, "cross_sell", as_of=day).empty  # once per purchase
+
+
+def test_a_program_with_two_channels_uses_the_one_each_customer_responds_on(tmp_path):
+    ids = list("abcdef")
+    day = pd.Timestamp("2026-10-31")
+    ws = Workspace.open(tmp_path / "w.duckdb", create=True, as_of=day)
+    sent = [day - pd.Timedelta(days=7 * k) for k in range(1, 6)]
+    opens = {"a": [None, None, "open", None], "b": [None] * 4, "c": ["machine"] * 4,
+             "e": [None] * 2, "f": [None] * 5}
+    messages = pd.DataFrame(
+        [(f"{c}{k}", c, "email", at + pd.Timedelta(hours=7),
+          None if o is None else at + pd.Timedelta(hours=9), o == "machine")
+         for c, seen in opens.items() for k, (at, o) in enumerate(zip(sent, seen, strict=False))],
+        columns=["message_id", "customer_id", "channel", "sent_at", "opened_at",
+                 "machine_open"]).assign(delivered=True)
+    with ws.writing():
+        ws.load("customers", pd.DataFrame({
+            "customer_id": ids, "created_at": day - pd.Timedelta(days=50),
+            "email": [f"{i}@shop.se" for i in ids], "phone": [f"+4670123456{i}" for i in
+                                                               range(6)]}))
+        ws.load("consents", pd.DataFrame(
+            [(c, ch, pd.Timestamp("2025-01-01")) for c in ids for ch in ("email", "sms")
+             if not (c == "d" and ch == "email") and not (c == "f" and ch == "sms")],
+            columns=["customer_id", "channel", "granted_at"]))
+        ws.load("messages", messages)
+    both = dataclasses.replace(programs.WELCOME, channels=("email", "sms"), control_share=0.0,
+                               parameters={"joined_within_days": 60})
+    got = programs.evaluate(ws, both, as_of=day)
+    # a opened one: e-mail; b ignored four and c's were all a mail app's prefetch: SMS;
+    # d has only SMS permission; e had too few e-mails to tell; f can only be e-mailed
+    assert dict(zip(got.customer_id, got.channel, strict=True)) == {
+        "a": "email", "b": "sms", "c": "sms", "d": "sms", "e": "email", "f": "email"}
+    done = programs.run(ws, [both], as_of=day, out=tmp_path / "out").set_index("channel")
+    assert done.exported.to_dict() == {"email": 3, "sms": 3}
+    email, sms = (pd.read_csv(done.file[c], dtype=str) for c in ("email", "sms"))
+    assert sorted(email.email) == ["a@shop.se", "e@shop.se", "f@shop.se"]
+    assert "email" not in sms and sorted(sms.phone) == ["+46701234561", "+46701234562",
+                                                         "+46701234563"]
+    history = ws.table("contact_history").execute()
+    assert dict(zip(history.customer_id, history.channel, strict=True)) == dict(
+        zip(got.customer_id, got.channel, strict=True))

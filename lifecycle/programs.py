@@ -88,6 +88,32 @@ class Program:
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
 
+    def cells_of(self, step: Step | str) -> list[str]:
+        """The step's cells on every channel: a cell of the first channel is named as in
+        the step, the same cell on another channel ``<cell>_<channel>``."""
+        step = self.step(step) if isinstance(step, str) else step
+        return [cell_id for cell_id, _, _ in self._channel_cells(step)]
+
+    def _channel_cells(self, step: Step):
+        """``(cell_id, the step's cell, channel)`` of each of the step's cells per channel."""
+        for i, channel in enumerate(self.channels or (self.channel,)):
+            for cell in step.cells:
+                yield (f"{cell}_{channel}" if i else cell), cell, channel
+
+    def cell_table(self) -> pd.DataFrame:
+        """The program's cells as rows of the ``cells`` table: ``cell_id, campaign_id, step,
+        channel, offer_id, control`` (the control cells of the entry steps included)."""
+        offers = {cell: offer for _, cell, offer in self.parameters.get("bands", ())}
+        rows = []
+        for step in self.steps:
+            rows += [(cell_id, step.name, channel, offers.get(cell, step.offer_id), False)
+                     for cell_id, cell, channel in self._channel_cells(step)]
+            if step.after is None and self.control_share > 0:
+                rows.append((step.control_cell, step.name, self.channel, None, True))
+        return pd.DataFrame(rows, columns=["cell_id", "step", "channel", "offer_id", "control"]
+                            ).assign(campaign_id=self.campaign_id)[
+            ["cell_id", "campaign_id", "step", "channel", "offer_id", "control"]]
+
 
 WELCOME = Program(
     name="welcome", campaign_id="welcome", channel="email", control_share=0.10,
@@ -124,7 +150,8 @@ def _follows(history: ir.Table, program: Program, step: Step, day: pd.Timestamp)
     before = program.step(step.after)
     until = day - pd.Timedelta(days=step.delay_days - 1)
     h = history.filter(history.campaign_id == program.campaign_id,
-                       history.cell_id.isin(before.cells), history.planned_at < until)
+                       history.cell_id.isin(program.cells_of(before)),
+                       history.planned_at < until)
     last = h.group_by("customer_id").aggregate(_at=h.planned_at.max())
     return last.select("customer_id", reason=ibis.literal(f"{before.name} sent ") +
                        last._at.cast("date").cast("string"))
@@ -410,7 +437,7 @@ def _not_renewed_after_offer(history: ir.Table, program: Program, open_: pd.Data
     """Customers offered a renewal of their running contract at least ``delay_days`` ago."""
     step = program.step("last_chance")
     offers = history.filter(history.campaign_id == program.campaign_id,
-                            history.cell_id.isin(program.step(step.after).cells),
+                            history.cell_id.isin(program.cells_of(step.after)),
                             history.planned_at < day - pd.Timedelta(days=step.delay_days - 1))
     running = ibis.memtable(open_.rename(columns={"customer_id": "_open"}))
     j = offers.inner_join(running, (offers.customer_id == running._open) &
@@ -465,7 +492,7 @@ def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
     parts = []
     for step in program.steps:
         if step.name in due:
-            rows = _not_had(due[step.name], done, step)
+            rows = _not_had(due[step.name], done, program, step)
             rows = rows.inner_join(reach, rows.customer_id == reach._reached).drop("_reached")
             parts.append(_cells(rows, program, step, first=step.after is None,
                                 carried=carried))
@@ -570,10 +597,10 @@ def _within_policies(out: pd.DataFrame, workspace, program: Program, day: pd.Tim
     return out[keep].reset_index(drop=True)
 
 
-def _not_had(rows: ir.Table, done: ir.Table, step: Step) -> ir.Table:
+def _not_had(rows: ir.Table, done: ir.Table, program: Program, step: Step) -> ir.Table:
     """The due rows whose customer has not had the step (since ``_since``, where given)."""
-    had = done.filter(done.cell_id.isin([*step.cells, *([step.control_cell] if step.after
-                                                         is None else [])]))
+    had = done.filter(done.cell_id.isin([*program.cells_of(step), *(
+        [step.control_cell] if step.after is None else [])]))
     if "_since" not in rows.columns:
         return rows.anti_join(had, "customer_id")
     last = had.group_by(_had_customer=had.customer_id).aggregate(_last=had.planned_at.max())
@@ -613,6 +640,8 @@ def _cells(rows: ir.Table, program: Program, step: Step, *, first: bool,
     program's rows (null where a step's rows have none)."""
     cell = (rows.cell_id if "cell_id" in rows.columns else
             _variant(rows.customer_id, f"{program.campaign_id}:{step.name}", step.cells))
+    if program.channels:  # the same package on another channel is a cell of its own
+        cell = (rows.channel == program.channel).ifelse(cell, cell + "_" + rows.channel)
     offer = (rows.offer_id if "offer_id" in rows.columns else
              ibis.literal(step.offer_id, "string"))
     held = (campaigns.in_control(rows.customer_id, program.campaign_id,

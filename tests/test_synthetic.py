@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifecycle import synthetic
-from lifecycle.campaigns import ACTION_TABLES
+from lifecycle import campaigns, programs, synthetic
 from lifecycle.schema import TABLES, validate
 
 N = 5000
@@ -38,7 +37,8 @@ def test_same_seed_gives_identical_tables():
 
 
 def test_every_table_has_the_canonical_columns_and_types(synth):
-    assert list(synth.tables) == [t for t in TABLES if t not in (*ACTION_TABLES, "runs")]
+    skipped = ("constraints", "suppressions", "runs")  # the demo has no limits and no list
+    assert list(synth.tables) == [t for t in TABLES if t not in skipped]
     for name, df in synth.tables.items():
         spec = TABLES[name]
         assert list(df.columns) == [c.name for c in spec.columns], name
@@ -352,3 +352,16 @@ def test_progress_bar_is_shown_on_request(capsys):
     assert "demo data" in capsys.readouterr().err
     synthetic.generate(50, random_state=1)
     assert "demo data" not in capsys.readouterr().err
+
+
+def test_the_campaign_tables_hold_every_cell_the_programs_use(synth):
+    t = synth.tables
+    campaigns.check({name: t[name] for name in ("campaigns", "cells", "offers")})
+    used = {c for p, _ in programs.PROGRAMS.values() for c in p.cell_table().cell_id}
+    assert set(t["cells"].cell_id) == used >= set(t["contact_history"].cell_id)
+    assert set(t["campaigns"].campaign_id) == {p.campaign_id for p, _ in
+                                               programs.PROGRAMS.values()}
+    cells = t["cells"].set_index("cell_id")
+    assert (cells.cost[cells.channel == "sms"] > 0.05).all()  # an SMS costs more to send
+    held = cells.exclude_constraints & cells.exclude_policies
+    assert (held == (cells.expected_value == 0)).all()  # the control cells, and only they

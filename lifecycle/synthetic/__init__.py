@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import consent, customers, messages, purchases, service, touches, web
+from . import campaigns, consent, customers, messages, purchases, service, touches, web
 from ._common import World, _cat, _str, _ts, for_step, make_world
 from .customers import _BGNBD, _GG, _ISSUES
 from .customers import _DISPOSABLE as _DISPOSABLE  # the tests check the dirty e-mails by them
@@ -61,7 +61,8 @@ from .customers import _EMAIL_ISSUES as _EMAIL_ISSUES
 __all__ = ["TABLE_NAMES", "Demo", "Truth", "generate"]
 
 TABLE_NAMES = ("customers", "transactions", "products", "events", "touchpoints", "messages",
-               "consents", "feedback", "subscriptions", "contact_history")
+               "consents", "feedback", "subscriptions", "contact_history", "campaigns",
+               "cells", "offers", "contact_policies")
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,8 @@ def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.
     -------
     Demo
         ``tables`` (customers, transactions, products, events, touchpoints, messages, consents,
-        feedback, subscriptions, contact_history), ``truth`` (:class:`Truth`) and ``as_of``.
+        feedback, subscriptions, contact_history, and the campaign tables of
+        :mod:`lifecycle.synthetic.campaigns`), ``truth`` (:class:`Truth`) and ``as_of``.
 
     Examples
     --------
@@ -224,6 +226,7 @@ def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.
                                   ids)
         tables["contact_history"] = step(messages.contact_history, world, welcome, groups,
                                          created, ids)
+        tables.update(campaigns.action_tables(world.as_of))
         truth = step(
             Truth, bgnbd={**_BGNBD, "time_unit": "W"}, gamma_gamma=dict(_GG),
             customers=_customer_truth(world, latent, acquired, bought, groups, email.issue,

@@ -162,6 +162,32 @@ def test_cached_computes_once_per_version_and_drops_old_versions(ws):
     assert kept == [".lock", f"ids-{lifecycle.__version__}-{ws.version}.parquet"]
 
 
+def test_a_result_of_named_tables_outlives_writes_to_others(ws):
+    ws.load("customers", customers(3))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return ws.table("customers").execute()[["customer_id"]]
+
+    ws.cached("ids", compute, tables=["customers"])
+    ws.append("contact_history", contacts("r1", 2))
+    assert len(ws.cached("ids", compute, tables=["customers"])) == 3 and len(calls) == 1
+    ws.append("customers", customers(5).iloc[3:])  # the table itself changes
+    assert len(ws.cached("ids", compute, tables=["customers"])) == 5 and len(calls) == 2
+    ws.load("customers", customers(5), as_of="2030-01-01")  # and so does the as-of date
+    ws.cached("ids", compute, tables=["customers"])
+    assert len(calls) == 3
+
+
+def test_a_workspace_without_table_versions_caches_per_write(ws):
+    ws.load("customers", customers(3))
+    with ws.writing() as con:  # as written before table versions were kept
+        con.raw_sql("DELETE FROM _meta WHERE key LIKE 'version.%'")
+    assert ws.table_version(["customers"]) is None
+    assert ws.table_version(["events"]) is not None  # an absent table has no version to miss
+
+
 @contextmanager
 def _killed_when_ready(target, path):
     """Run ``target(path, ready)`` in a spawned process; once it sets ``ready``, run the

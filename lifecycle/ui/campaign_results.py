@@ -234,7 +234,8 @@ def _store_lift(workspace) -> tuple[pd.DataFrame | None, str]:
                                    campaign=campaigns[0], as_of=workspace.as_of).table
         except DataError as error:
             return pd.DataFrame({"reason": [f"cannot be estimated here: {error.rule}."]})
-    lift = workspace.cached("campaign_store_lift", compute)
+    lift = workspace.cached("campaign_store_lift", compute,
+                            tables=("transactions", "contact_history"))
     return (None, lift.reason.iloc[0]) if "reason" in lift else (lift, "")
 
 
@@ -263,9 +264,12 @@ def cubes(workspace) -> dict[str, pd.DataFrame]:
                 parts.append(reach.assign(campaign_id=program, channel=channel))
         return pd.concat(parts, ignore_index=True)
 
-    return {"kpis": workspace.cached("campaign_kpis", compute_kpis),
-            "ab": workspace.cached("campaign_ab", lambda: _ab_counts(workspace.table("messages"))),
-            "reach": workspace.cached("campaign_reach", compute_reach)}
+    return {"kpis": workspace.cached("campaign_kpis", compute_kpis,
+                                     tables=("messages", "transactions")),
+            "ab": workspace.cached("campaign_ab", lambda: _ab_counts(workspace.table("messages")),
+                                   tables=("messages",)),
+            "reach": workspace.cached("campaign_reach", compute_reach,
+                                      tables=("messages", "consents"))}
 
 
 def build_campaign_results_app(workspace):

@@ -54,7 +54,8 @@ def customer_base(workspace, *, as_of=None) -> pd.DataFrame:
 
 def cached_customer_base(workspace) -> pd.DataFrame:
     """:func:`customer_base` of the workspace, computed once per workspace version."""
-    return workspace.cached("customer_value", lambda: customer_base(workspace))
+    return workspace.cached("customer_value", lambda: customer_base(workspace),
+                            tables=("customers", "transactions", "feedback"))
 
 
 def _selected(base: pd.DataFrame, state: dict) -> pd.DataFrame:

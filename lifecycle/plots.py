@@ -76,14 +76,20 @@ def _groups(frame: pd.DataFrame, color: str | None) -> list[tuple[str, pd.DataFr
     return [(str(key), rows) for key, rows in frame.groupby(color, sort=True, observed=True)]
 
 
+#: Names whose reading is not their spelling with spaces.
+_LABELS = {"email": "E-mail", "sms": "SMS", "cross_sell": "Cross-sell"}
+
+
 def label(name) -> str:
     """A column or group name as people read it: ``new_customers`` -> ``New customers``.
 
     Examples
     --------
-    >>> label("new_customers"), label("web"), label("Västra Götaland")
-    ('New customers', 'Web', 'Västra Götaland')
+    >>> label("new_customers"), label("web"), label("Västra Götaland"), label("sms")
+    ('New customers', 'Web', 'Västra Götaland', 'SMS')
     """
+    if str(name) in _LABELS:
+        return _LABELS[str(name)]
     text = str(name).replace("_", " ")
     return text[:1].upper() + text[1:]
 

@@ -107,6 +107,7 @@ class VoilaServer:
     url: str
     process: subprocess.Popen
     log: Path
+    pool: int  # the preheated kernels it keeps
 
     def kernels(self) -> int:
         """How many kernels the server runs now (its ``ipykernel_launcher`` children)."""
@@ -131,24 +132,33 @@ def _is_kernel(process: psutil.Process) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def voila_server(demo_path, tmp_path_factory) -> Iterator[VoilaServer]:
-    """Serve ``dashboards/`` with Voila on a free local port (workspace: ``demo_path``)."""
-    folder = tmp_path_factory.mktemp("voila")
+@contextmanager
+def serving(workspace: Path, folder: Path, *, notebooks: Path = DASHBOARDS,
+            **env: str) -> Iterator[VoilaServer]:
+    """Serve the dashboards in ``notebooks`` with Voila on a free local port, reading
+    ``workspace``, with the extra environment ``env``; the log and config go to ``folder``."""
     port, log = free_port(), folder / "voila.log"
-    argv, extra = voila_command(DASHBOARDS, port=port, pool_size=POOL_SIZE,
+    argv, extra = voila_command(notebooks, port=port, pool_size=POOL_SIZE,
                                 cull_idle_seconds=120)
-    env = {**os.environ, **extra, "LIFECYCLE_WORKSPACE": str(demo_path),
-           "JUPYTER_CONFIG_DIR": str(folder / "config"), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **extra, "LIFECYCLE_WORKSPACE": str(workspace),
+           "JUPYTER_CONFIG_DIR": str(folder / "config"), "PYTHONUNBUFFERED": "1", **env}
     with open(log, "wb") as out:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    server = VoilaServer(f"http://127.0.0.1:{port}", process, log)
+    server = VoilaServer(f"http://127.0.0.1:{port}", process, log,
+                         pool=len(list(notebooks.glob("*.ipynb"))) * POOL_SIZE)
     try:
         _wait_until_ready(server.url, process, log)
         yield server
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def voila_server(demo_path, tmp_path_factory) -> Iterator[VoilaServer]:
+    """Serve ``dashboards/`` with Voila on a free local port (workspace: ``demo_path``)."""
+    with serving(demo_path, tmp_path_factory.mktemp("voila")) as server:
+        yield server
 
 
 def chromium_path() -> str:
@@ -191,6 +201,13 @@ def open_dashboard(voila_server, browser) -> Iterator[Callable]:
     ``page.server_log`` (the Voila log, where kernel tracebacks land). The teardown fails if
     more kernels run than the preheated pool once the pages are left.
     """
+    with pages_of(voila_server, browser) as open_:
+        yield open_
+
+
+@contextmanager
+def pages_of(voila_server: VoilaServer, browser) -> Iterator[Callable]:
+    """:func:`open_dashboard` on any server."""
     pages = []
     if not any(c["name"] == "_xsrf" for c in browser.cookies(voila_server.url)):
         tree = browser.new_page()
@@ -210,15 +227,17 @@ def open_dashboard(voila_server, browser) -> Iterator[Callable]:
         page.goto(f"{voila_server.url}/voila/render/{notebook}", wait_until="domcontentloaded")
         return page
 
-    yield _open
-    for page in pages:
-        try:
-            page.goto("about:blank", timeout=10_000)
-        finally:
-            page.close()
-    pool = len(list(DASHBOARDS.glob("*.ipynb"))) * POOL_SIZE
-    left = voila_server.wait_for_kernels(pool, timeout=60)
-    assert left <= pool, f"{left} kernels run after the pages were left (pool: {pool})"
+    try:
+        yield _open
+    finally:
+        for page in pages:
+            try:
+                page.goto("about:blank", timeout=10_000)
+            finally:
+                page.close()
+    left = voila_server.wait_for_kernels(voila_server.pool, timeout=60)
+    assert left <= voila_server.pool, (f"{left} kernels run after the pages were left (pool: "
+                                       f"{voila_server.pool})")
 
 
 #: JavaScript: what the panel shows, read from the page: cards (exact value and text) and

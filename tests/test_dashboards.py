@@ -31,6 +31,16 @@ def select(css: str, label: str):
     return lambda page: page.locator(f".{css} select").select_option(label=label)
 
 
+def select_starting(css: str, prefix: str):
+    """Choose the first option of the dropdown with class ``css`` that starts with ``prefix``
+    (ipywidgets shows an option's spaces as no-break spaces)."""
+    def act(page):
+        select = page.locator(f".{css} select")
+        texts = [t.replace("\xa0", " ") for t in select.locator("option").all_inner_texts()]
+        select.select_option(index=next(i for i, t in enumerate(texts) if t.startswith(prefix)))
+    return act
+
+
 def toggle(css: str, label: str):
     """Press the toggle button ``label`` of the widget with class ``css``."""
     return lambda page: page.locator(f".{css}").get_by_role(
@@ -73,10 +83,24 @@ SCENARIOS = {
     "campaign-results.ipynb": [
         ("program", select("lifecycle-program-filter", "Welcome"), "welcome"),
         ("months", nudge("lifecycle-period-filter", "ArrowRight"), None),
-        ("channel", toggle("lifecycle-message-channel-filter", "Email"), "email"),
+        ("channel", toggle("lifecycle-message-channel-filter", "E-mail"), "email"),
         ("program", select("lifecycle-program-filter", "All"), "All"),
         ("channel", toggle("lifecycle-message-channel-filter", "All"), "All"),
         ("months", nudge("lifecycle-period-filter", "ArrowLeft"), None),
+    ],
+    "segments-and-exports.ipynb": [
+        ("segment", select_starting("lifecycle-segment-filter", "Stage: Do"), "stage:do"),
+        ("channel", toggle("lifecycle-export-channel-filter", "SMS"), "sms"),
+        ("segment", select_starting("lifecycle-segment-filter", "Top customers"), "top"),
+        ("top", select("lifecycle-top-filter", "100"), 100),
+        ("format", toggle("lifecycle-format-filter", "Parquet"), "parquet"),
+        ("top", select("lifecycle-top-filter", "500"), 500),
+        ("segment", select_starting("lifecycle-segment-filter", "Program: Welcome"),
+         "program:welcome"),
+        ("channel", toggle("lifecycle-export-channel-filter", "E-mail"), "email"),
+        ("segment", select_starting("lifecycle-segment-filter", "RFM: Hibernating"),
+         "rfm:Hibernating"),
+        ("format", toggle("lifecycle-format-filter", "CSV"), "csv"),
     ],
     "workshop.ipynb": [
         ("weight_margin", nudge("weight-margin", "ArrowRight"), 1.5),
@@ -102,6 +126,11 @@ INVARIANTS = {
     "campaign-results.ipynb": [
         ("delivered are sent", lambda c: 0 < c["delivered"]["value"] <= c["sent"]["value"]),
         ("rates are shares", lambda c: 0 <= c["ctr"]["value"] <= c["open-rate"]["value"] <= 1),
+    ],
+    "segments-and-exports.ipynb": [
+        ("everyone in the segment is counted once",
+         lambda c: c["reachable"]["value"] + c["removed"]["value"]
+         + c.get("control", {"value": 0})["value"] == c["segment"]["value"]),
     ],
     "overview.ipynb": [
         ("new customers are buying customers",

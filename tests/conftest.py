@@ -1,8 +1,11 @@
-"""Shared fixtures: one small demo workspace per test process."""
+"""Shared fixtures: one small demo workspace per test process, and the browser fixtures of
+:mod:`dashboard_fixtures` (defined here once: a session fixture bound in two test modules
+would be two fixtures, and a second Playwright cannot start beside the first)."""
 
 import os
 
 import pytest
+from dashboard_fixtures import browser, open_dashboard, voila_server  # noqa: F401
 
 from lifecycle import Workspace
 

@@ -1,15 +1,10 @@
 """Fixtures and helpers for driving the Voila dashboards in headless Chromium.
 
-A dashboard test module binds the fixtures by name (``pytest_plugins`` works only in the
-root conftest; plain assignments keep ruff's F811 quiet where the fixture is an argument)::
-
-    import dashboard_fixtures
-
-    voila_server = dashboard_fixtures.voila_server
-    browser = dashboard_fixtures.browser
-    open_dashboard = dashboard_fixtures.open_dashboard
-
-and asks for ``open_dashboard``: ``page = open_dashboard("overview.ipynb")``. One Voila server
+``tests/conftest.py`` imports the fixtures, so that each is defined once for the session (a
+session fixture bound by name in two test modules is two fixtures: two Chromiums, and the
+second Playwright refuses to start beside the first). A test asks for ``open_dashboard``:
+``page = open_dashboard("overview.ipynb")``; :func:`serving` and :func:`pages_of` serve and
+open pages over another workspace (one a test may write to). One Voila server
 serves the whole ``dashboards/`` folder per test session (and per xdist worker) exactly as
 ``make run`` does (:func:`lifecycle.ui.serve.voila_command`: the offline template, preheated
 kernels); one Chromium with a fresh, empty profile serves all pages. Every page navigates to

@@ -12,16 +12,11 @@ from __future__ import annotations
 import json
 import re
 
-import dashboard_fixtures
 import pytest
 from dashboard_fixtures import DASHBOARDS, assert_no_cell_errors, panel, screenshot, wait_for_drawn
 
 pytestmark = pytest.mark.browser
 
-# The shared dashboard fixtures, made visible to this module by name.
-voila_server = dashboard_fixtures.voila_server
-browser = dashboard_fixtures.browser
-open_dashboard = dashboard_fixtures.open_dashboard
 
 CYCLES = 5
 

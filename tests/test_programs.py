@@ -5,10 +5,13 @@ import dataclasses
 import hashlib
 import json
 import shutil
+import uuid
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lifecycle import Workspace, consent, programs
 from lifecycle.cli import main
@@ -404,3 +407,35 @@ def test_a_program_with_two_channels_uses_the_one_each_customer_responds_on(tmp_
     history = ws.table("contact_history").execute()
     assert dict(zip(history.customer_id, history.channel, strict=True)) == dict(
         zip(got.customer_id, got.channel, strict=True))
+
+
+# -- nobody is selected outside a valid permission -------------------------------------------
+_SEND = pd.Timestamp("2026-10-31 08:00")  # the welcome program's send time on 31 October
+_grants = st.lists(st.tuples(st.integers(-20, 20), st.one_of(st.none(), st.integers(0, 20)),
+                             st.one_of(st.none(), st.integers(0, 20))), min_size=1, max_size=8)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_grants)
+def test_nobody_is_selected_outside_a_valid_permission_at_the_send_time(tmp_path, spec):
+    """Grants, expiries and revocations in whole minutes around 08:00, the boundaries
+    included: the welcome selection is exactly those valid at 08:00."""
+    at = lambda m: _SEND + pd.Timedelta(minutes=m)  # noqa: E731
+    ids = [f"c{i}" for i in range(len(spec))]
+    grants = pd.DataFrame({
+        "customer_id": ids, "channel": "email",
+        "granted_at": [at(g) for g, _, _ in spec],
+        "expires_at": [None if e is None else at(g + e) for g, e, _ in spec],
+        "revoked_at": [None if r is None else at(g + r) for g, _, r in spec]})
+    folder = tmp_path / uuid.uuid4().hex  # one per example: tmp_path is the test's
+    folder.mkdir()
+    ws = Workspace.open(folder / "w.duckdb", create=True, as_of=_SEND + pd.Timedelta(days=1))
+    with ws.writing():
+        ws.load("customers", pd.DataFrame({"customer_id": ids, "created_at": pd.Timestamp(
+            "2026-10-30 12:00"), "email": [f"{i}@shop.se" for i in ids]}))
+        ws.load("consents", grants)
+    program = dataclasses.replace(programs.WELCOME, control_share=0.0)
+    selected = programs.evaluate(ws, program, as_of="2026-10-31")
+    assert set(selected.customer_id) == set(consent.valid(grants, channel="email",
+                                                          at=_SEND).customer_id)

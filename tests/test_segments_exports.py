@@ -25,8 +25,6 @@ from lifecycle import Workspace
 
 pytestmark = pytest.mark.browser
 
-browser = dashboard_fixtures.browser
-
 DASHBOARD = "segments-and-exports.ipynb"
 EXPORT_TIMEOUT_MS = 60_000
 

@@ -175,16 +175,24 @@ def contactable(customers, consents, *, channel: str, at, purpose: str | None = 
     return finish(out.order_by("customer_id"), eager)
 
 
-def contactable_in(workspace, *, channel: str, at, purpose: str | None = None) -> ir.Table:
+def contactable_in(workspace, *, channel: str, at, purpose: str | None = None,
+                   among: ir.Table | None = None) -> ir.Table:
     """:func:`contactable` on a workspace's ``customers`` and ``consents``, with its
-    ``messages`` and ``suppressions`` where it has them (an ibis expression)."""
+    ``messages`` and ``suppressions`` where it has them (an ibis expression); ``among``: only
+    the customers of this table's ``customer_id`` (their rows alone are read)."""
     present = workspace.tables()
 
-    def optional(name):
-        return workspace.table(name) if name in present else None
-    return contactable(workspace.table("customers"), workspace.table("consents"),
-                       channel=channel, at=at, purpose=purpose, messages=optional("messages"),
-                       suppressions=optional("suppressions"))
+    def read(name):
+        if name not in present:
+            return None
+        t = workspace.table(name)
+        if among is None or "customer_id" not in t.columns:
+            return t
+        ids = among.select(_among="customer_id")
+        return t.semi_join(ids, t.customer_id == ids._among)
+    return contactable(read("customers"), read("consents"), channel=channel, at=at,
+                       purpose=purpose, messages=read("messages"),
+                       suppressions=read("suppressions"))
 
 
 def _address(people: ir.Table, column: str | None) -> ir.StringValue:

@@ -485,7 +485,7 @@ def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
     history = _history(workspace)
     due = select(workspace, program, day, history)
     done = history.filter(history.campaign_id == program.campaign_id)
-    reach = _reachable(workspace, program, send_at, day)
+    reach = _reachable(workspace, program, send_at, day, due)
     people = workspace.table("customers")
     extra = [f for f in program.fields if f in people.columns]
     carried = [f for f in program.fields if f not in people.columns]  # the program's own
@@ -510,13 +510,18 @@ def evaluate(workspace, program: str | Program, *, as_of) -> pd.DataFrame:
     return _within_policies(out, workspace, program, day, history)
 
 
-def _reachable(workspace, program: Program, send_at: pd.Timestamp, day: pd.Timestamp
-               ) -> ir.Table:
+def _reachable(workspace, program: Program, send_at: pd.Timestamp, day: pd.Timestamp,
+               due: Mapping[str, ir.Table]) -> ir.Table:
     """``_reached, channel``: the customers contactable at the send time, each with the
     channel to use."""
+    # the channel choice reads a year of messages: only for the customers due (the due
+    # tables are computed twice then, which one channel does not repay)
+    ids = (ibis.union(*(t.select("customer_id") for t in due.values())).distinct()
+           if due and program.channels else None)
+
     def on(channel):
         reach = consent.contactable_in(workspace, channel=channel, at=send_at,
-                                       purpose=program.purpose)
+                                       purpose=program.purpose, among=ids)
         return reach.filter(reach.reason.isnull()).select(_reached="customer_id")
 
     if not program.channels:
@@ -539,6 +544,7 @@ def _choose_channels(workspace, reached: Mapping[str, ir.Table], day: pd.Timesta
         m = m.filter(m.sent_at < day, m.sent_at >= day - pd.Timedelta(days=365),
                      m.channel.isin(list(reached)), m.delivered.fill_null(True),
                      m.bounce.isnull())
+        m = m.semi_join(every, m.customer_id == every._reached)
         opened = m.opened_at.notnull() & (m.opened_at < day)
         if "machine_open" in m.columns:
             opened &= ~m.machine_open.fill_null(False)

@@ -35,6 +35,7 @@ from lifecycle.schema import TABLES, DataError, Problem, as_table, validate
 __all__ = ["Workspace", "default_path"]
 
 _META, _QUALITY = "_meta", "_quality"
+_QUIET = "SET enable_progress_bar = false"  # DuckDB draws one on stdout for a long query
 _ENV = "LIFECYCLE_WORKSPACE"
 _DUCKDB_MAGIC = (8, b"DUCK")  # offset and bytes of a DuckDB file's header
 _OPEN_WRITES = threading.local()  # this thread's open write transactions, by file
@@ -155,7 +156,8 @@ class Workspace:
         stamp = _stamp(self.path)
         if self._con is None or stamp != self._stamp:
             con = ibis.duckdb.connect()
-            con.raw_sql(f"ATTACH '{_quote(self.path)}' AS ws (READ_ONLY); USE ws")
+            con.raw_sql(f"ATTACH '{_quote(self.path)}' AS ws (READ_ONLY); USE ws; "
+                        f"{_QUIET}")
             self._con, self._stamp = con, stamp
         return self._con
 
@@ -476,6 +478,7 @@ class _FileWrite:
             if self.mode is not None and not self.fresh:
                 _private_copy(self.path, self.tmp)
             self.con = ibis.duckdb.connect(self.tmp)
+            self.con.raw_sql(_QUIET)
         except BaseException:
             self._release()
             raise

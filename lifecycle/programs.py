@@ -122,11 +122,12 @@ WELCOME = Program(
                 offer_id="store_guide"),
            Step("surprise", ("welcome_surprise",), after="guide", delay_days=4,
                 offer_id="surprise_voucher")),
-    fields=("home_store", "phone_model"),
+    fields=("first_name", "home_store", "phone_model"),
     parameters={"joined_within_days": 1})
 """Welcome: customers who joined in the ``joined_within_days`` days before the day (1:
 yesterday) and can be reached by e-mail; thank-you the next morning, the guide 3 days
-later, the surprise 4 days after that. After the surprise the customer is on the normal
+later, the surprise 4 days after that, personalised with the first name, the nearest store
+and the phone. After the surprise the customer is on the normal
 register (the newsletter)."""
 
 

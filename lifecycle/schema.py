@@ -109,7 +109,8 @@ def _req(name, kind, **kw):
 _CUSTOMER = _req("customer_id", "id")
 TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("customers", (
-        _CUSTOMER, _req("created_at", "timestamp", past=True), _c("email", "string"),
+        _CUSTOMER, _req("created_at", "timestamp", past=True), _c("first_name", "string"),
+        _c("email", "string"),
         _c("phone", "string"), _c("phone_model", "string"), _c("region", "string"), _c("home_store", "string"),
         _c("acquisition_channel", "string"),
         _c("acquisition_cost", "float", nonnegative=True)), key=("customer_id",)),

@@ -176,7 +176,7 @@ def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.
     --------
     >>> demo = generate(200, random_state=1)
     >>> demo.tables["customers"].shape
-    (200, 9)
+    (200, 10)
     >>> list(demo.tables) == list(TABLE_NAMES)
     True
     >>> bool((demo.tables["transactions"].ts < demo.as_of).all())

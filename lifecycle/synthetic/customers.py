@@ -93,6 +93,7 @@ class Emails(NamedTuple):
     issue: np.ndarray  # codes into _ISSUES (-1 = clean)
     duplicate_of: np.ndarray  # the customer whose address a duplicate copies (-1 = none)
     bounces: np.ndarray  # a disposable address hard-bounces
+    first_name: pa.Array  # the name the address is made of
 
 
 def traits(world: World) -> Traits:
@@ -168,7 +169,8 @@ def emails(world: World) -> Emails:
     duplicate_of = np.full(n, -1)
     duplicate_of[groups["duplicate"]] = sources
     return Emails(address=_dirty(rng, email, local, number, groups, sources), issue=issue,
-                  duplicate_of=duplicate_of, bounces=bounces)
+                  duplicate_of=duplicate_of, bounces=bounces,
+                  first_name=pc.utf8_capitalize(first))
 
 
 def _dirty(rng, email, local, number, groups, sources) -> pa.Array:
@@ -239,7 +241,8 @@ def customer_table(world: World, acquired: Acquisition, email: Emails) -> pd.Dat
     """The customers table."""
     return pd.DataFrame({
         "customer_id": _str(acquired.ids), "created_at": _ts(world, acquired.created),
-        "email": _str(email.address), "phone": _str(_mobiles(world.rng, acquired.region)),
+        "first_name": _str(email.first_name), "email": _str(email.address),
+        "phone": _str(_mobiles(world.rng, acquired.region)),
         "phone_model": _cat(acquired.phone, _PHONES),
         "region": _cat(acquired.region, [r[0] for r in _REGIONS]),
         "home_store": _cat(acquired.home_store, _STORES),

@@ -1,0 +1,553 @@
+"""Cross-campaign prioritization: which customer gets which communication today, when the
+candidates of many campaigns compete for the same customers, budgets and contact policies.
+
+:func:`optimize` takes the **candidates** (customer and cell pairs, e.g. the union of the
+day's program selections), the **cells** with their campaign, group, channel, cost and
+expected value per contact, priority and flags, the count and cost **limits** per cell,
+campaign and group, the **contact policies** and the **contact history**, and allocates the
+contacts in one of two modes.
+
+**The priority mode** (``mode="priority"``) is the rule campaign tools apply:
+
+1. A mandatory cell has priority 1 whatever its number. Cells are served in order of
+   priority (1 first), ties by campaign id, then cell id.
+2. Within a cell, candidates in descending ``score`` (default: their expected value), ties by
+   customer id: the same input always gives the same output.
+3. A candidate gets the contact unless it would break a contact policy (the contact
+   history in the policy's window plus what this run already allocated) or a maximum count
+   or cost of its cell, campaign or group. A cell **excluded from constraints** ignores the
+   limits and its contacts do not count toward them; one **excluded from contact policies**
+   ignores the policies and its contacts do not count toward them either; every eligible
+   recipient of a cell excluded from both gets it.
+4. A mandatory cell must reach every eligible recipient. When a limit or a policy makes that
+   impossible, the run is **infeasible**: nothing is allocated, and the log names each
+   mandatory cell and each limit or policy that stops it, with the numbers.
+
+**The optimizing mode** (``mode="optimal"``) maximises the total expected value (or the
+profit, value minus cost: ``objective="profit"``) under the same mandatory cells, limits,
+policies and exclusions, as a binary program, with HiGHS (the solver scipy ships, through
+:func:`scipy.optimize.linprog` and :func:`~scipy.optimize.milp`: no extra dependency). Its
+linear relaxation bounds the best possible value and is integral but for a few pairs (one
+per binding cost limit, about), which are rounded; up to ``exact_pairs`` pairs, branch and
+bound then proves the allocation best, over the pairs whose reduced cost is within the gap
+(the others cannot change in any better allocation). The result carries the bound.
+
+**Contact policies** (the ``contact_policies`` table): at most ``max_contacts`` contacts per
+customer on ``channel`` (null: any channel) within ``window_days`` (null: in this run). A
+window counts the contact history planned in ``[as_of - window_days, as_of)``: a contact
+exactly ``window_days`` before counts, one planned at ``as_of`` or later does not (it is
+this run's or a later one's); held-out control cells (``control``, ``*_control``) and cells
+excluded from policies never count. This run's allocations count toward every policy.
+
+Nothing is sent or recorded: the result is what would be sent, for export or approval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lifecycle import campaigns
+from lifecycle._frames import lazy, require
+from lifecycle.formats import count
+from lifecycle.schema import DataError, Problem
+
+__all__ = ["MODES", "Allocation", "optimize"]
+
+MODES = ("priority", "optimal")
+OBJECTIVES = ("value", "profit")
+_LOG_COLUMNS = ["cell_id", "constraint", "needed", "limit", "message"]
+
+
+@dataclass
+class Allocation:
+    """What :func:`optimize` returns.
+
+    ``status``: ``"optimal"``, ``"feasible"`` (the priority mode's allocation, or a solution
+    not proven optimal) or ``"infeasible"``; ``contacts``: ``customer_id, cell_id`` (with
+    ``campaign_id, channel, cost, expected_value``); ``counts``: per cell ``cell_id,
+    eligible, selected, cost, expected_value``; ``log``: ``cell_id, constraint, needed,
+    limit, message``; ``objective``: the total of what was maximised; ``bound``: an upper
+    bound on it (the optimizing mode; ``objective`` itself is one when optimal)."""
+
+    status: str
+    contacts: pd.DataFrame
+    counts: pd.DataFrame
+    log: pd.DataFrame
+    objective: float
+    bound: float | None
+    mode: str
+
+    @property
+    def gap(self) -> float | None:
+        """``(bound - objective) / |bound|``: how far from the best possible, at most."""
+        if self.bound is None or not math.isfinite(self.bound):
+            return None
+        return (self.bound - self.objective) / max(abs(self.bound), 1e-12)
+
+
+@dataclass
+class _Limit:
+    """A maximum count or cost over the pairs of some cells."""
+
+    name: str
+    cells: np.ndarray  # bool per cell (in service order): the cells it covers
+    max_count: float
+    max_cost: float
+
+
+@dataclass
+class _Policy:
+    """At most ``limit`` contacts per customer over the pairs of some cells."""
+
+    name: str
+    cells: np.ndarray  # bool per cell: the cells it counts
+    limit: int
+    before: np.ndarray  # per customer code: contacts in the window before this run
+
+
+@dataclass
+class _Problem:
+    """The candidates as arrays: pair ``i`` is customer ``cust[i]`` in cell ``cell[i]``."""
+
+    customers: np.ndarray  # customer id per code (sorted)
+    cust: np.ndarray
+    cell: np.ndarray  # position in ``cells`` (service order)
+    value: np.ndarray  # expected value of the contact
+    score: np.ndarray
+    weight: np.ndarray  # what is maximised: value, or value minus cost
+    cells: pd.DataFrame  # in service order
+    limits: list[_Limit]
+    policies: list[_Policy]
+
+    @property
+    def cost(self) -> np.ndarray:
+        return self.cells.cost.to_numpy()[self.cell]
+
+
+def _frame(table, name: str) -> pd.DataFrame:
+    t, eager = lazy(table)
+    return table.reset_index(drop=True) if eager else t.execute()
+
+
+def _problem(candidates, cells, constraints, policies, history, as_of, objective
+             ) -> _Problem:
+    cand = _frame(candidates, "candidates")
+    require(lazy(cand)[0], "candidates", ["customer_id", "cell_id"])
+    cells = _frame(cells, "cells")
+    require(lazy(cells)[0], "cells", ["cell_id", "campaign_id", "group_id", "cost",
+                                      "expected_value", "priority"])
+    cells = cells.assign(**{flag: cells[flag].fillna(False).astype(bool) if flag in cells
+                            else False for flag in ("mandatory", "exclude_constraints",
+                                                    "exclude_policies")})
+    _check_cells(cells)
+    cells = cells.assign(_rank=np.where(cells.mandatory, 1.0, cells.priority.astype(float)))
+    cells = cells.sort_values(["_rank", "campaign_id", "cell_id"], kind="stable"
+                              ).reset_index(drop=True)
+    position = pd.Series(np.arange(len(cells)), index=cells.cell_id.astype(str))
+    cand = cand.assign(customer_id=cand.customer_id.astype(str),
+                       cell_id=cand.cell_id.astype(str))
+    _check_candidates(cand, position)
+    codes, customers = pd.factorize(cand.customer_id, sort=True)
+    cell = position[cand.cell_id].to_numpy()
+    value = cells.expected_value.to_numpy(float)[cell]
+    if "expected_value" in cand:
+        value = np.where(cand.expected_value.notna(), cand.expected_value, value)
+    score = cand.score.to_numpy(float) if "score" in cand else value
+    cost = cells.cost.to_numpy(float)[cell]
+    weight = value - cost if objective == "profit" else value
+    n = len(customers)
+    return _Problem(customers=np.asarray(customers), cust=codes.astype(np.int64), cell=cell,
+                    value=value, score=np.nan_to_num(score, nan=-np.inf), weight=weight,
+                    cells=cells, limits=_limits(cells, constraints),
+                    policies=_policies(cells, policies, history, as_of, customers, n))
+
+
+def _check_cells(cells: pd.DataFrame) -> None:
+    problems = []
+    dup = cells.cell_id.duplicated(keep=False)
+    if dup.any():
+        problems.append(Problem("cells", "cell_id", "duplicate cell id", int(dup.sum()),
+                                cells[dup].head(5)))
+    for column in ("cost", "expected_value", "priority"):
+        values = pd.to_numeric(cells[column], errors="coerce")
+        bad = ~np.isfinite(values.to_numpy(float)) & ~(cells.mandatory & (column == "priority"))
+        if column == "cost":
+            bad |= (values < 0).to_numpy()
+        if bad.any():
+            problems.append(Problem("cells", column, "must be a finite number" + (
+                " of at least 0" if column == "cost" else ""), int(bad.sum()),
+                cells.loc[bad, ["cell_id", column]].head(5)))
+    if problems:
+        raise DataError(problems)
+
+
+def _check_candidates(cand: pd.DataFrame, position: pd.Series) -> None:
+    problems = []
+    unknown = ~cand.cell_id.isin(position.index)
+    if unknown.any():
+        problems.append(Problem("candidates", "cell_id", "cell not in the cells table",
+                                int(unknown.sum()), cand[unknown].head(5)))
+    twice = cand.duplicated(["customer_id", "cell_id"], keep=False)
+    if twice.any():
+        problems.append(Problem("candidates", "customer_id", "a customer twice in one cell",
+                                int(twice.sum()), cand[twice].head(5)))
+    for column in ("expected_value", "score"):
+        if column in cand:
+            values = pd.to_numeric(cand[column], errors="coerce")
+            bad = cand[column].notna() & ~np.isfinite(values.to_numpy(float))
+            if bad.any():
+                problems.append(Problem("candidates", column, "must be a finite number",
+                                        int(bad.sum()), cand[bad].head(5)))
+    if problems:
+        raise DataError(problems)
+
+
+def _limits(cells: pd.DataFrame, constraints) -> list[_Limit]:
+    table = campaigns.limits(cells, None if constraints is None else _frame(constraints,
+                                                                            "constraints"))
+    open_ = ~cells.exclude_constraints.to_numpy()
+    columns = {"cell": "cell_id", "campaign": "campaign_id", "group": "group_id"}
+    out = []
+    for row in table.itertuples():
+        covered = (cells[columns[row.level]].astype(str) == str(row.id)).to_numpy() & open_
+        out.append(_Limit(f"{row.level} {row.id}", covered,
+                          math.inf if pd.isna(row.max_count) else float(row.max_count),
+                          math.inf if pd.isna(row.max_cost) else float(row.max_cost)))
+    return out
+
+
+def _policies(cells, policies, history, as_of, customers, n) -> list[_Policy]:
+    if policies is None:
+        return []
+    table = _frame(policies, "contact_policies")
+    require(lazy(table)[0], "contact_policies", ["max_contacts"])
+    table = table.reindex(columns=[*table.columns, *(c for c in ("channel", "window_days")
+                                                     if c not in table)])
+    if table.channel.notna().any():
+        require(lazy(cells)[0], "cells", ["channel"])
+    as_of = pd.Timestamp(as_of)
+    excluded = set(cells.cell_id[cells.exclude_policies].astype(str))
+    past = None
+    if history is not None and table.window_days.notna().any():
+        past = _frame(history, "contact_history")
+        require(lazy(past)[0], "contact_history", ["customer_id", "cell_id", "planned_at",
+                                                   *(["channel"] if table.channel.notna().any()
+                                                     else [])])
+        cell_ids = past.cell_id.astype(str)
+        past = past[~cell_ids.isin(excluded) & ~((cell_ids == "control")
+                                                 | cell_ids.str.endswith("_control"))]
+    index = pd.Index(customers)
+    out = []
+    for row in table.itertuples():
+        applies = ~cells.exclude_policies.to_numpy()
+        on = f"on {row.channel}" if isinstance(row.channel, str) else "on any channel"
+        if isinstance(row.channel, str):
+            applies &= (cells.channel == row.channel).to_numpy()
+        before = np.zeros(n, np.int64)
+        if pd.isna(row.window_days):
+            when = "in this run"
+        else:
+            days = float(row.window_days)
+            when = f"in {days:g} days"
+            if past is not None:
+                h = past[(past.planned_at >= as_of - pd.Timedelta(days=days))
+                         & (past.planned_at < as_of)]
+                if isinstance(row.channel, str):
+                    h = h[h.channel == row.channel]
+                codes = index.get_indexer(h.customer_id.astype(str))
+                before = np.bincount(codes[codes >= 0], minlength=n).astype(np.int64)
+        limit = int(row.max_contacts)
+        out.append(_Policy(f"at most {limit} contact{'s' * (limit != 1)} per customer {on} "
+                           f"{when}", applies, limit, before))
+    return out
+
+
+def _by_cell(p: _Problem) -> list[np.ndarray]:
+    """Per cell (service order): its pairs in descending score, ties by customer id."""
+    order = np.lexsort((p.cust, -p.score, p.cell))
+    bounds = np.searchsorted(p.cell[order], np.arange(len(p.cells) + 1))
+    return [order[bounds[c]:bounds[c + 1]] for c in range(len(p.cells))]
+
+
+def _mandatory_log(p: _Problem, groups: list[np.ndarray]) -> pd.DataFrame:
+    """Why the mandatory cells cannot all reach every eligible recipient (empty: they can).
+
+    The mandatory contacts alone are checked against every limit and policy: the other
+    contacts can always be dropped, so the run is feasible exactly when these fit."""
+    mandatory = np.flatnonzero(p.cells.mandatory.to_numpy())
+    if not len(mandatory):
+        return pd.DataFrame(columns=_LOG_COLUMNS)
+    rows, cost = [], p.cells.cost.to_numpy(float)
+    need = {c: len(groups[c]) for c in mandatory}
+    for limit in p.limits:
+        under = [c for c in mandatory if limit.cells[c] and need[c]]
+        for what, total, bound in (
+                ("contacts", sum(need[c] for c in under), limit.max_count),
+                ("cost", sum(need[c] * cost[c] for c in under), limit.max_cost)):
+            if total > bound + 1e-9:
+                for c in under:
+                    rows.append(_breach(p, c, f"{limit.name}: maximum {what}", total, bound,
+                                        what, need[c] * (cost[c] if what == "cost" else 1)))
+    for policy in p.policies:
+        counted = [c for c in mandatory if policy.cells[c]]
+        if not counted:
+            continue
+        per = policy.before.copy()
+        for c in counted:
+            np.add.at(per, p.cust[groups[c]], 1)
+        over = per > policy.limit
+        for c in counted:
+            hit = over[p.cust[groups[c]]]
+            if hit.any():
+                who = p.customers[p.cust[groups[c]][hit]]
+                rows.append({"cell_id": p.cells.cell_id[c], "constraint": policy.name,
+                             "needed": int(per[p.cust[groups[c]]].max()),
+                             "limit": policy.limit, "message": (
+                        f"{count(int(hit.sum()))} of the {count(need[c])} eligible recipients "
+                        f"of mandatory cell {p.cells.cell_id[c]} would get more contacts than "
+                        f"the policy allows ({policy.name}; e.g. {', '.join(who[:3])})")})
+    return pd.DataFrame(rows, columns=_LOG_COLUMNS)
+
+
+def _breach(p, c, constraint, total, bound, what, own) -> dict:
+    fmt = (lambda v: f"{v:,.2f}") if what == "cost" else (lambda v: count(int(v)))
+    return {"cell_id": p.cells.cell_id[c], "constraint": constraint, "needed": float(total),
+            "limit": float(bound), "message": (
+                f"mandatory cell {p.cells.cell_id[c]} needs {fmt(own)} {what} for all its "
+                f"eligible recipients; with the other mandatory cells under it, "
+                f"{constraint} needs {fmt(total)} where the limit is {fmt(bound)}")}
+
+
+def _priority(p: _Problem, groups: list[np.ndarray]) -> np.ndarray:
+    """The pairs the priority mode contacts (a boolean per pair); mandatory cells first."""
+    take = np.zeros(len(p.cust), bool)
+    used = [policy.before.copy() for policy in p.policies]
+    room_count = [limit.max_count for limit in p.limits]
+    room_cost = [limit.max_cost for limit in p.limits]
+    cost = p.cells.cost.to_numpy(float)
+    mandatory = p.cells.mandatory.to_numpy()
+    for c in [*np.flatnonzero(mandatory), *np.flatnonzero(~mandatory)]:
+        pairs = groups[c]
+        if not mandatory[c]:
+            ok = np.ones(len(pairs), bool)
+            for policy, counts in zip(p.policies, used, strict=True):
+                if policy.cells[c]:
+                    ok &= counts[p.cust[pairs]] < policy.limit
+            room = math.inf
+            for k, limit in enumerate(p.limits):
+                if limit.cells[c]:
+                    room = min(room, room_count[k], room_cost[k] / cost[c] + 1e-9
+                               if cost[c] > 0 else math.inf)
+            pairs = pairs[ok][:None if room == math.inf else max(int(room), 0)]
+        take[pairs] = True
+        for policy, counts in zip(p.policies, used, strict=True):
+            if policy.cells[c]:
+                counts[p.cust[pairs]] += 1  # a customer is in a cell once
+        for k, limit in enumerate(p.limits):
+            if limit.cells[c]:
+                room_count[k] -= len(pairs)
+                room_cost[k] -= len(pairs) * cost[c]
+    return take
+
+
+def _model(p: _Problem):
+    """The binary program over the pairs worth considering: ``index`` (those pairs),
+    ``matrix`` and ``upper`` (the limits and, per customer who has more candidates than
+    room, each policy), ``lower`` (1 for a mandatory pair)."""
+    from scipy import sparse
+
+    mandatory = p.cells.mandatory.to_numpy()[p.cell]
+    index = np.flatnonzero(mandatory | (p.weight > 0))  # a contact worth nothing never helps
+    rows, cols, coef, upper = [], [], [], []
+    cost = p.cost[index]
+    for limit in p.limits:
+        members = np.flatnonzero(limit.cells[p.cell[index]])
+        for bound, weights in ((limit.max_count, np.ones(len(members))),
+                               (limit.max_cost, cost[members])):
+            if math.isfinite(bound):
+                rows.append(np.full(len(members), len(upper)))
+                cols.append(members)
+                coef.append(weights)
+                upper.append(bound)
+    for policy in p.policies:
+        members = np.flatnonzero(policy.cells[p.cell[index]])
+        who = p.cust[index[members]]
+        room = np.maximum(policy.limit - policy.before, 0)  # a full customer: no more
+        binding = np.bincount(who, minlength=len(p.customers))[who] > room[who]
+        members, who = members[binding], who[binding]
+        codes, local = np.unique(who, return_inverse=True)
+        rows.append(len(upper) + local)
+        cols.append(members)
+        coef.append(np.ones(len(members)))
+        upper.extend(room[codes].astype(float))
+    matrix = sparse.csr_array(
+        (np.concatenate(coef) if coef else [], (np.concatenate(rows) if rows else [],
+                                                np.concatenate(cols) if cols else [])),
+        shape=(len(upper), len(index)))
+    return index, matrix, np.asarray(upper, float), mandatory[index].astype(float)
+
+
+def _optimal(p: _Problem, *, time_limit: float, exact_pairs: int
+             ) -> tuple[np.ndarray, str, float]:
+    """A best allocation (a boolean per pair), its status and an upper bound.
+
+    The linear relaxation (HiGHS) gives the bound and a solution that is integral but for a
+    few pairs (as many as limits with costs bind); those are rounded down (every limit and
+    policy is a maximum, so that stays feasible) and added back one by one where they fit.
+    When that is not yet provably best and there are at most ``exact_pairs`` pairs, the
+    pairs whose reduced cost exceeds the remaining gap are fixed (no better solution changes
+    them) and branch and bound (HiGHS) solves the rest exactly."""
+    from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
+    take = np.zeros(len(p.cust), bool)
+    index, matrix, upper, lower = _model(p)
+    if not len(index):
+        return take, "optimal", 0.0
+    weight = p.weight[index]
+    lp = linprog(-weight, A_ub=matrix if len(upper) else None,
+                 b_ub=upper if len(upper) else None,
+                 bounds=np.column_stack([lower, np.ones(len(index))]), method="highs")
+    if lp.status == 2:
+        return take, "infeasible", math.nan
+    bound = -lp.fun
+    x = _rounded(lp.x, lower, weight, matrix, upper)
+    value = float(weight @ x)
+    gap = bound - value
+    if gap > 1e-9 * max(abs(bound), 1.0) and len(index) <= exact_pairs:
+        reduced = lp.lower.marginals + lp.upper.marginals  # of the minimisation: >= 0 at 0
+        at_bound = (lp.x < 1e-9) | (lp.x > 1 - 1e-9)
+        free = ~at_bound | (np.abs(reduced) <= gap + 1e-9)
+        fixed = ~free & (lp.x > 0.5)
+        rest = upper - matrix[:, np.flatnonzero(fixed)] @ np.ones(int(fixed.sum()))
+        sub = matrix[:, np.flatnonzero(free)]
+        result = milp(-weight[free], integrality=np.ones(int(free.sum())),
+                      constraints=[LinearConstraint(sub, -np.inf, rest)] if len(upper) else [],
+                      bounds=Bounds(lower[free], np.ones(int(free.sum()))),
+                      options={"mip_rel_gap": 1e-9, "time_limit": time_limit})
+        if result.x is not None and -result.fun > value - float(weight[fixed].sum()) + 1e-9:
+            x = fixed.astype(float)
+            x[free] = np.round(result.x)
+            value = float(weight @ x)
+        if result.status == 0:  # proven: nothing better beyond the fixed pairs either
+            bound = value
+        elif getattr(result, "mip_dual_bound", None) is not None:
+            bound = min(bound, max(value, -result.mip_dual_bound + float(weight[fixed].sum())))
+    take[index] = x > 0.5
+    status = "optimal" if bound - value <= 1e-6 * max(abs(bound), 1e-12) else "feasible"
+    return take, status, float(bound)
+
+
+def _rounded(x, lower, weight, matrix, upper) -> np.ndarray:
+    """The LP solution with its fractional pairs dropped, then each added back (most
+    valuable first) where every limit and policy still has room."""
+    out = np.where(x > 1 - 1e-9, 1.0, 0.0)
+    out = np.maximum(out, lower)
+    fractional = np.flatnonzero((x > 1e-9) & (x < 1 - 1e-9) & (lower == 0))
+    used = matrix @ out if len(upper) else np.zeros(0)
+    for j in fractional[np.argsort(-weight[fractional], kind="stable")]:
+        column = matrix[:, [j]].toarray().ravel() if len(upper) else np.zeros(0)
+        if np.all(used + column <= upper + 1e-9):
+            out[j], used = 1.0, used + column
+    return out
+
+
+def optimize(candidates, cells, *, constraints=None, policies=None, history=None, as_of,
+             mode: str = "priority", objective: str = "value",
+             time_limit: float = 600.0, exact_pairs: int = 500_000) -> Allocation:
+    """Allocate the day's contacts across campaigns (see the module docstring).
+
+    Parameters
+    ----------
+    candidates : pandas.DataFrame or ibis.Table
+        ``customer_id, cell_id``, optionally ``expected_value`` (of the pair; default the
+        cell's) and ``score`` (the order within a cell in the priority mode; default the
+        expected value). A customer is in a cell at most once.
+    cells : pandas.DataFrame or ibis.Table
+        ``cell_id, campaign_id, group_id, cost, expected_value, priority`` (1 = first),
+        optionally ``channel`` (needed by channel policies), ``mandatory``,
+        ``exclude_constraints``, ``exclude_policies``, ``max_count``, ``max_cost``.
+    constraints : table, optional
+        ``level`` (cell, campaign, group), ``id``, ``max_count``, ``max_cost`` (null: no
+        limit); with the cells' own limits, the smaller one holds.
+    policies : table, optional
+        ``max_contacts``, optionally ``channel`` (null: any) and ``window_days`` (null: in
+        this run).
+    history : table, optional
+        The ``contact_history`` the windows count (``customer_id, cell_id, channel,
+        planned_at``).
+    as_of : timestamp-like
+        The moment of the run: windows end there.
+    mode : {"priority", "optimal"}
+    objective : {"value", "profit"}
+        Maximise the expected value, or the expected value minus the cost.
+    time_limit : float
+        Seconds the optimizing mode's branch and bound may search; past it, the best
+        allocation found is returned as ``"feasible"`` with its bound.
+    exact_pairs : int
+        Up to this many candidate pairs the optimizing mode proves its allocation best
+        (branch and bound after the relaxation); beyond, it returns the rounded relaxation
+        with the relaxation's bound (its gap is in ``Allocation.gap``).
+
+    Returns
+    -------
+    Allocation
+
+    Examples
+    --------
+    >>> cells = pd.DataFrame({"cell_id": ["a", "b"], "campaign_id": ["x", "y"],
+    ...                       "group_id": "g", "cost": 1.0, "expected_value": [2.0, 5.0],
+    ...                       "priority": [1, 2], "channel": "email"})
+    >>> candidates = pd.DataFrame({"customer_id": ["c1", "c1", "c2"],
+    ...                            "cell_id": ["a", "b", "b"]})
+    >>> once = pd.DataFrame({"max_contacts": [1]})  # one contact per customer in this run
+    >>> first = optimize(candidates, cells, policies=once, as_of="2026-10-31")
+    >>> first.contacts[["customer_id", "cell_id"]].values.tolist(), first.objective
+    ([['c1', 'a'], ['c2', 'b']], 7.0)
+    >>> best = optimize(candidates, cells, policies=once, as_of="2026-10-31", mode="optimal")
+    >>> best.contacts[["customer_id", "cell_id"]].values.tolist(), best.objective, best.status
+    ([['c1', 'b'], ['c2', 'b']], 10.0, 'optimal')
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    p = _problem(candidates, cells, constraints, policies, history, as_of, objective)
+    groups = _by_cell(p)
+    log = _mandatory_log(p, groups)
+    if len(log):
+        return _result(p, np.zeros(len(p.cust), bool), "infeasible", log, None, mode)
+    if mode == "priority":
+        return _result(p, _priority(p, groups), "feasible", log, None, mode)
+    take, status, bound = _optimal(p, time_limit=time_limit, exact_pairs=exact_pairs)
+    return _result(p, take, status, log, bound, mode)
+
+
+def _result(p: _Problem, take: np.ndarray, status: str, log: pd.DataFrame,
+            bound: float | None, mode: str) -> Allocation:
+    cells = p.cells
+    chosen = np.flatnonzero(take)
+    chosen = chosen[np.lexsort((p.cust[chosen], -p.score[chosen], p.cell[chosen]))]
+    contacts = pd.DataFrame({
+        "customer_id": p.customers[p.cust[chosen]],
+        "cell_id": cells.cell_id.to_numpy()[p.cell[chosen]],
+        "campaign_id": cells.campaign_id.to_numpy()[p.cell[chosen]],
+        "channel": (cells.channel.to_numpy()[p.cell[chosen]] if "channel" in cells
+                    else None),
+        "cost": p.cost[chosen], "expected_value": p.value[chosen]})
+    n_cells = len(cells)
+    counts = pd.DataFrame({
+        "cell_id": cells.cell_id.to_numpy(),
+        "eligible": np.bincount(p.cell, minlength=n_cells),
+        "selected": np.bincount(p.cell[chosen], minlength=n_cells),
+        "cost": np.bincount(p.cell[chosen], weights=p.cost[chosen], minlength=n_cells),
+        "expected_value": np.bincount(p.cell[chosen], weights=p.value[chosen],
+                                      minlength=n_cells)})
+    objective = float(p.weight[chosen].sum())
+    if status == "optimal" and (bound is None or not math.isfinite(bound)):
+        bound = objective
+    return Allocation(status, contacts, counts, log.reset_index(drop=True), objective,
+                      bound, mode)

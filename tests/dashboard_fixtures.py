@@ -14,7 +14,7 @@ teardown checks that no more kernels run than the preheated pool.
 Voila's page shuts its kernel down on ``beforeunload`` with a POST that needs the ``_xsrf``
 cookie, and only the tree page (``/``) sets that cookie, not ``/voila/render/...``: the browser
 fixture visits the tree once so the shutdown is accepted (without it the POST gets a 403 and the
-kernel lives until idle culling).
+kernel would live on: the test server culls no idle kernels).
 
 The server reads the workspace from ``LIFECYCLE_WORKSPACE``, set to the ``demo_path`` fixture.
 Chromium is ``/usr/bin/chromium`` or the binary named by ``LIFECYCLE_CHROMIUM``; Playwright's
@@ -133,8 +133,11 @@ def serving(workspace: Path, folder: Path, *, notebooks: Path = DASHBOARDS,
     """Serve the dashboards in ``notebooks`` with Voila on a free local port, reading
     ``workspace``, with the extra environment ``env``; the log and config go to ``folder``."""
     port, log = free_port(), folder / "voila.log"
+    # no idle culling: a preheated kernel that waited longer than the timeout is culled in
+    # the moment after it is handed to a page, before the page connects (the page then
+    # hangs on "Loading widget..."); closed pages shut their kernels down themselves
     argv, extra = voila_command(notebooks, port=port, pool_size=POOL_SIZE,
-                                cull_idle_seconds=120)
+                                cull_idle_seconds=0)
     env = {**os.environ, **extra, "LIFECYCLE_WORKSPACE": str(workspace),
            "JUPYTER_CONFIG_DIR": str(folder / "config"), "PYTHONUNBUFFERED": "1", **env}
     with open(log, "wb") as out:

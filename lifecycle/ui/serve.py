@@ -68,15 +68,17 @@ def voila_command(folder: Path, *, host: str = "127.0.0.1", port: int = 8866,
 
     Returns ``(argv, env)``: ``env`` holds ``JUPYTER_PATH`` pointing at a freshly written
     template folder; merge it into the server's environment. ``pool_size=0`` switches
-    preheating off. ``token`` protects the pages (open ``/?token=...`` once).
+    preheating off; ``cull_idle_seconds=0`` culling. ``token`` protects the pages (open
+    ``/?token=...`` once).
     """
     share = Path(tempfile.mkdtemp(prefix="lifecycle-voila-"))
     prepare_template(folder, share)
     argv = [sys.executable, "-m", "voila", str(folder), "--no-browser",
             f"--Voila.ip={host}", f"--port={port}", f"--template={NAME}",
-            "--classic_tree=True", "--strip_sources=True",
-            f"--MappingKernelManager.cull_idle_timeout={cull_idle_seconds}",
-            f"--MappingKernelManager.cull_interval={max(cull_idle_seconds // 10, 5)}"]
+            "--classic_tree=True", "--strip_sources=True"]
+    if cull_idle_seconds > 0:
+        argv += [f"--MappingKernelManager.cull_idle_timeout={cull_idle_seconds}",
+                 f"--MappingKernelManager.cull_interval={max(cull_idle_seconds // 10, 5)}"]
     if pool_size > 0:
         argv += ["--preheat_kernel=True", f"--pool_size={pool_size}"]
     if token:

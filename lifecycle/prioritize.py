@@ -128,18 +128,19 @@ class _Problem:
         return self.cells.cost.to_numpy()[self.cell]
 
 
-def _frame(table, name: str) -> pd.DataFrame:
+def _frame(table, name: str, columns=()) -> pd.DataFrame:
+    """``table`` as a pandas frame, with the ``columns`` it must have (else a DataError)."""
     t, eager = lazy(table)
-    return table.reset_index(drop=True) if eager else t.execute()
+    frame = table.reset_index(drop=True) if eager else t.execute()
+    require(frame, name, columns)
+    return frame
 
 
 def _problem(candidates, cells, constraints, policies, history, as_of, objective
              ) -> _Problem:
-    cand = _frame(candidates, "candidates")
-    require(lazy(cand)[0], "candidates", ["customer_id", "cell_id"])
-    cells = _frame(cells, "cells")
-    require(lazy(cells)[0], "cells", ["cell_id", "campaign_id", "group_id", "cost",
-                                      "expected_value", "priority"])
+    cand = _frame(candidates, "candidates", ["customer_id", "cell_id"])
+    cells = _frame(cells, "cells", ["cell_id", "campaign_id", "group_id", "cost",
+                                    "expected_value", "priority"])
     cells = cells.assign(**{flag: cells[flag].fillna(False).astype(bool) if flag in cells
                             else False for flag in ("mandatory", "exclude_constraints",
                                                     "exclude_policies")})
@@ -223,20 +224,18 @@ def _limits(cells: pd.DataFrame, constraints) -> list[_Limit]:
 def _policies(cells, policies, history, as_of, customers, n) -> list[_Policy]:
     if policies is None:
         return []
-    table = _frame(policies, "contact_policies")
-    require(lazy(table)[0], "contact_policies", ["max_contacts"])
+    table = _frame(policies, "contact_policies", ["max_contacts"])
     table = table.reindex(columns=[*table.columns, *(c for c in ("channel", "window_days")
                                                      if c not in table)])
     if table.channel.notna().any():
-        require(lazy(cells)[0], "cells", ["channel"])
+        require(cells, "cells", ["channel"])
     as_of = pd.Timestamp(as_of)
     excluded = set(cells.cell_id[cells.exclude_policies].astype(str))
     past = None
     if history is not None and table.window_days.notna().any():
-        past = _frame(history, "contact_history")
-        require(lazy(past)[0], "contact_history", ["customer_id", "cell_id", "planned_at",
-                                                   *(["channel"] if table.channel.notna().any()
-                                                     else [])])
+        past = _frame(history, "contact_history", [
+            "customer_id", "cell_id", "planned_at",
+            *(["channel"] if table.channel.notna().any() else [])])
         cell_ids = past.cell_id.astype(str)
         past = past[~cell_ids.isin(excluded) & ~((cell_ids == "control")
                                                  | cell_ids.str.endswith("_control"))]

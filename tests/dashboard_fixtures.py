@@ -302,6 +302,16 @@ def wait_for_drawn(page, *, unlike: str | None = None, timeout_ms: int = PAGE_TI
     return panel(page)
 
 
+def choose_starting(page, css: str, prefix: str) -> str:
+    """Choose the first option of the dropdown with class ``css`` whose label starts with
+    ``prefix``; return the label (ipywidgets shows an option's spaces as no-break spaces)."""
+    select = page.locator(f".{css} select")
+    labels = [t.replace("\xa0", " ").strip() for t in select.locator("option").all_inner_texts()]
+    index = next(i for i, t in enumerate(labels) if t.startswith(prefix))
+    select.select_option(index=index)
+    return labels[index]
+
+
 def screenshot(page, path) -> None:
     """Save the whole dashboard: Voila scrolls inside the page, so the viewport is stretched
     to the panel's bottom for the shot and restored after."""

@@ -13,7 +13,14 @@ import json
 import re
 
 import pytest
-from dashboard_fixtures import DASHBOARDS, assert_no_cell_errors, panel, screenshot, wait_for_drawn
+from dashboard_fixtures import (
+    DASHBOARDS,
+    assert_no_cell_errors,
+    choose_starting,
+    panel,
+    screenshot,
+    wait_for_drawn,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -27,13 +34,8 @@ def select(css: str, label: str):
 
 
 def select_starting(css: str, prefix: str):
-    """Choose the first option of the dropdown with class ``css`` that starts with ``prefix``
-    (ipywidgets shows an option's spaces as no-break spaces)."""
-    def act(page):
-        select = page.locator(f".{css} select")
-        texts = [t.replace("\xa0", " ") for t in select.locator("option").all_inner_texts()]
-        select.select_option(index=next(i for i, t in enumerate(texts) if t.startswith(prefix)))
-    return act
+    """Choose the first option of the dropdown with class ``css`` that starts with ``prefix``."""
+    return lambda page: choose_starting(page, css, prefix)
 
 
 def toggle(css: str, label: str):

@@ -19,7 +19,7 @@ from pathlib import Path
 import dashboard_fixtures
 import pandas as pd
 import pytest
-from dashboard_fixtures import assert_no_cell_errors, screenshot, wait_for_drawn
+from dashboard_fixtures import assert_no_cell_errors, choose_starting, screenshot, wait_for_drawn
 
 from lifecycle import Workspace
 
@@ -52,12 +52,7 @@ def open_page(served, browser):
 def choose_segment(page, prefix: str) -> str:
     """Pick the segment whose label starts with ``prefix``; return the label."""
     before = wait_for_drawn(page)["state"]
-    select = page.locator(".lifecycle-segment-filter select")
-    labels = [t.replace("\xa0", " ").strip()  # ipywidgets shows spaces as no-break ones
-              for t in select.locator("option").all_inner_texts()]
-    index = next(i for i, t in enumerate(labels) if t.startswith(prefix))
-    chosen = labels[index]
-    select.select_option(index=index)
+    chosen = choose_starting(page, "lifecycle-segment-filter", prefix)
     wait_for_drawn(page, unlike=before)
     return chosen
 

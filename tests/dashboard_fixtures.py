@@ -53,7 +53,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SERVER_START_TIMEOUT = 30.0  # seconds until /voila/static/voila.js answers
+SERVER_START_TIMEOUT = 90.0  # seconds until /voila/static/voila.js answers
 PAGE_TIMEOUT_MS = 40_000  # page load + kernel start + notebook execution
 KERNEL_EXIT_TIMEOUT = 10.0  # seconds for a left page's kernel to shut down
 ERROR_TEXT = "There was an error when executing cell"
@@ -129,15 +129,15 @@ def _is_kernel(process: psutil.Process) -> bool:
 
 @contextmanager
 def serving(workspace: Path, folder: Path, *, notebooks: Path = DASHBOARDS,
-            **env: str) -> Iterator[VoilaServer]:
+            cull: tuple[int, int] | None = None, **env: str) -> Iterator[VoilaServer]:
     """Serve the dashboards in ``notebooks`` with Voila on a free local port, reading
-    ``workspace``, with the extra environment ``env``; the log and config go to ``folder``."""
+    ``workspace``, with the extra environment ``env``; the log and config go to ``folder``.
+    ``cull``: the idle timeout and check interval in seconds (default: no culling, as closed
+    pages shut their kernels down themselves)."""
     port, log = free_port(), folder / "voila.log"
-    # no idle culling: a preheated kernel that waited longer than the timeout is culled in
-    # the moment after it is handed to a page, before the page connects (the page then
-    # hangs on "Loading widget..."); closed pages shut their kernels down themselves
+    timeout, interval = cull or (0, None)
     argv, extra = voila_command(notebooks, port=port, pool_size=POOL_SIZE,
-                                cull_idle_seconds=0)
+                                cull_idle_seconds=timeout, cull_interval_seconds=interval)
     env = {**os.environ, **extra, "LIFECYCLE_WORKSPACE": str(workspace),
            "JUPYTER_CONFIG_DIR": str(folder / "config"), "PYTHONUNBUFFERED": "1", **env}
     with open(log, "wb") as out:

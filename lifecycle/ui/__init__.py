@@ -3,7 +3,3 @@
 Each dashboard notebook is ``app = build_..._app(workspace)`` then ``app``; every dashboard is
 drawn through :func:`lifecycle.ui.panel.dashboard`, the one filter-state-to-view mechanism.
 """
-
-from lifecycle.ui.overview import build_overview_app
-
-__all__ = ["build_overview_app"]

@@ -4,7 +4,8 @@
 ``lifecycle serve``, the browser tests and the benchmark): the ``lifecycle`` Voila template
 (the lab template without its public-CDN stylesheets, and a start page listing every
 dashboard with its title and description), preheated kernels so a page opens on an
-already-executed notebook, and idle kernels culled.
+already-executed notebook, and idle kernels culled (but not a kernel waiting in the pool:
+:mod:`lifecycle.ui.kernels`).
 
 A dashboard notebook describes itself in its metadata::
 
@@ -63,22 +64,27 @@ def prepare_template(folder: Path, share: Path) -> Path:
 
 def voila_command(folder: Path, *, host: str = "127.0.0.1", port: int = 8866,
                   token: str | None = None, pool_size: int = 1,
-                  cull_idle_seconds: int = 600) -> tuple[list[str], dict]:
+                  cull_idle_seconds: int = 600, cull_interval_seconds: int | None = None
+                  ) -> tuple[list[str], dict]:
     """The Voila command line serving ``folder`` and the environment it needs.
 
     Returns ``(argv, env)``: ``env`` holds ``JUPYTER_PATH`` pointing at a freshly written
     template folder; merge it into the server's environment. ``pool_size=0`` switches
-    preheating off; ``cull_idle_seconds=0`` culling. ``token`` protects the pages (open
+    preheating off; ``cull_idle_seconds=0`` culling (checked every ``cull_interval_seconds``,
+    by default a tenth of the timeout, at least 5 s). ``token`` protects the pages (open
     ``/?token=...`` once).
     """
     share = Path(tempfile.mkdtemp(prefix="lifecycle-voila-"))
     prepare_template(folder, share)
     argv = [sys.executable, "-m", "voila", str(folder), "--no-browser",
             f"--Voila.ip={host}", f"--port={port}", f"--template={NAME}",
-            "--classic_tree=True", "--strip_sources=True"]
+            "--classic_tree=True", "--strip_sources=True",
+            "--VoilaConfiguration.multi_kernel_manager_class="
+            "lifecycle.ui.kernels.PooledKernelManager"]
     if cull_idle_seconds > 0:
+        interval = cull_interval_seconds or max(cull_idle_seconds // 10, 5)
         argv += [f"--MappingKernelManager.cull_idle_timeout={cull_idle_seconds}",
-                 f"--MappingKernelManager.cull_interval={max(cull_idle_seconds // 10, 5)}"]
+                 f"--MappingKernelManager.cull_interval={interval}"]
     if pool_size > 0:
         argv += ["--preheat_kernel=True", f"--pool_size={pool_size}"]
     if token:

@@ -1,22 +1,24 @@
 """Cross-campaign prioritization at scale, and against the model a user would write in PuLP.
 
 The instance (generated, seeded): customers, 20 cells in 5 campaigns of one group (three
-e-mail cells and one SMS cell per campaign), about five candidate cells per customer with a
-value per pair, count and cost limits on four cells, two campaigns and the group, a policy of
-one contact per customer in the run and one of two e-mails per 7 days, and a contact history
-of the week before (a fifth of the customers had an e-mail, a twentieth two).
+e-mail cells and one SMS cell per campaign) with priorities set by the cells' value, as a
+campaign manager would, but seen through noise; about five candidate cells per customer with
+a value per pair; count and cost limits on four cells, two campaigns and the group; a policy
+of one contact per customer in the run and one of two e-mails per 7 days; and a contact
+history of the week before (a fifth of the customers had an e-mail, a twentieth two).
 
-Timed: ``prioritize.optimize`` in the priority mode on ``--customers``, and in the
-optimizing mode (with its bound and gap) on ``--optimal-customers`` (the exact mode is not
-yet fast enough for the large instance). Side by side on the optimizing instance: the same
-binary program written with PuLP and solved by its bundled CBC (``pip install pulp``); the
-objectives must agree to 1e-6.
+Timed on ``--customers`` (a million: about five million pairs): ``prioritize.optimize`` in
+the priority mode, and in the optimizing mode (beyond 200,000 pairs: the decomposition) with
+its bound, gap and gain over the priority mode. On ``--exact-customers`` (20,000 and 40,000:
+about 100,000 and 200,000 pairs) the exact optimizing mode, and on the first of them the
+same binary program written with PuLP and solved by its bundled CBC: the objectives must
+agree to 1e-6.
 
 Usage::
 
-    python bench/bench_prioritize.py                          # 1,000,000 customers
-    python bench/bench_prioritize.py --customers 100000       # quick
-    python bench/bench_prioritize.py --optimal-customers 0    # skip the optimizing mode
+    python bench/bench_prioritize.py                        # the figures of the note
+    python bench/bench_prioritize.py --customers 100000     # quick
+    python bench/bench_prioritize.py --exact-customers ""   # skip the exact mode and PuLP
 """
 
 from __future__ import annotations
@@ -48,9 +50,10 @@ def instance(customers: int, seed: int = 0, cells_per_customer: float = 5.0):
         "channel": ["sms" if i % 4 == 3 else "email" for i in range(n_cells)],
         "cost": [0.06 if i % 4 == 3 else 0.004 for i in range(n_cells)],
         "expected_value": np.round(rng.uniform(0.5, 6.0, n_cells), 2),
-        "priority": np.where(np.arange(n_cells) % 4 == 3, rng.integers(4, 6, n_cells),
-                             rng.integers(1, 4, n_cells)).astype(float),  # SMS: later
+        "priority": 0.0,
         "mandatory": False, "exclude_constraints": False, "exclude_policies": False})
+    seen = cells.expected_value * rng.lognormal(0, 0.5, n_cells)  # the manager's view
+    cells["priority"] = 1.0 + (-seen).rank(method="first").to_numpy() // 4  # 1 to 5
     per = rng.poisson(cells_per_customer - 1, customers) + 1
     per = np.minimum(per, n_cells)
     customer = np.repeat(np.arange(customers), per)
@@ -71,7 +74,7 @@ def instance(customers: int, seed: int = 0, cells_per_customer: float = 5.0):
         "max_count": [0.4 * scale, 0.5 * scale, None, 0.3 * scale, 1.5 * scale, None,
                       0.45 * len(candidates) / 5 * 2, None],
         "max_cost": [None, None, 0.002 * scale, None, None, 0.01 * scale, None,
-                     0.006 * len(candidates) / 5]})
+                     0.008 * len(candidates) / 5]})
     policies = pd.DataFrame({"policy_id": ["run", "week"], "max_contacts": [1, 2],
                              "channel": [None, "email"], "window_days": [None, 7.0]})
     had = rng.random(customers)
@@ -83,8 +86,10 @@ def instance(customers: int, seed: int = 0, cells_per_customer: float = 5.0):
     return candidates, cells, constraints, policies, history
 
 
-def _pulp(candidates, cells, constraints, policies, history) -> tuple[float, float]:
-    """The same binary program in PuLP, solved by CBC: (objective, seconds)."""
+def _pulp(candidates, cells, constraints, policies, history, *, time_limit: float
+          ) -> tuple[float, float, bool]:
+    """The same binary program in PuLP, solved by CBC within ``time_limit`` seconds:
+    (objective, seconds, whether CBC proved it optimal)."""
     import pulp
 
     start = time.perf_counter()
@@ -110,42 +115,52 @@ def _pulp(candidates, cells, constraints, policies, history) -> tuple[float, flo
             room = row.max_contacts - int(before.get(who, 0))
             if len(rows) > room:
                 model += pulp.lpSum(x[scope.index[i]] for i in rows) <= max(room, 0)
-    model.solve(pulp.PULP_CBC_CMD(msg=False))
-    return pulp.value(model.objective), time.perf_counter() - start
+    model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit))
+    proven = pulp.LpStatus[model.status] == "Optimal" and model.sol_status == 1
+    return pulp.value(model.objective), time.perf_counter() - start, proven
+
+
+def _run(data, mode: str, **options):
+    kwargs = dict(constraints=data[2], policies=data[3], history=data[4], as_of=AS_OF)
+    start = time.perf_counter()
+    result = prioritize.optimize(data[0], data[1], mode=mode, **kwargs, **options)
+    return result, time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--optimal-customers", type=int, default=20_000,
-                        help="customers of the optimizing mode's instance (0: skip it)")
+    parser.add_argument("--exact-customers", default="20000,40000",
+                        help="comma-separated customer counts of the exact instances "
+                             "(empty: skip them and PuLP)")
+    parser.add_argument("--peer-seconds", type=float, default=600.0,
+                        help="how long CBC may search (it rarely proves these optimal)")
     args = parser.parse_args()
     data = instance(args.customers)
     print(f"{args.customers:,} customers, {len(data[0]):,} candidate pairs, 20 cells")
-    kwargs = dict(constraints=data[2], policies=data[3], history=data[4], as_of=AS_OF)
-    start = time.perf_counter()
-    priority = prioritize.optimize(data[0], data[1], mode="priority", **kwargs)
-    seconds = time.perf_counter() - start
-    print(f"priority mode   {seconds:7.2f} s  value {priority.objective:14,.2f}  "
+    priority, seconds = _run(data, "priority")
+    print(f"  priority mode   {seconds:7.2f} s  value {priority.objective:14,.2f}  "
           f"{len(priority.contacts):,} contacts (goal: under 10 s)")
-    if not args.optimal_customers:
-        return
-    small = instance(args.optimal_customers, seed=1)
-    kwargs = dict(constraints=small[2], policies=small[3], history=small[4], as_of=AS_OF)
-    first = prioritize.optimize(small[0], small[1], mode="priority", **kwargs)
-    start = time.perf_counter()
-    best = prioritize.optimize(small[0], small[1], mode="optimal", **kwargs)
-    mine = time.perf_counter() - start
-    print(f"{len(small[0]):,} pairs: optimizing mode {mine:.2f} s, value {best.objective:,.4f}"
-          f", bound {best.bound:,.4f}, gap {best.gap:.1e}, {best.status}; "
-          f"{best.objective / first.objective - 1:+.1%} over the priority mode")
-    try:
-        theirs, peer = _pulp(*small)
-    except ImportError:
-        print("PuLP is not installed (pip install pulp): no side-by-side")
-        return
-    print(f"PuLP + CBC {peer:.2f} s, ratio {peer / mine:.1f}x; objective {theirs:,.4f} "
-          f"(difference {abs(best.objective - theirs):.2e})")
+    best, seconds = _run(data, "optimal")
+    print(f"  optimizing mode {seconds:7.2f} s  value {best.objective:14,.2f}  bound "
+          f"{best.bound:14,.2f}  gap {best.gap:.1e}  {best.status}; "
+          f"{best.objective / priority.objective - 1:+.1%} over the priority mode "
+          f"(goal: under 120 s within 0.5 %)")
+    for i, customers in enumerate(int(c) for c in args.exact_customers.split(",") if c):
+        small = instance(customers, seed=1)
+        first, _ = _run(small, "priority")
+        best, mine = _run(small, "optimal")
+        print(f"{customers:,} customers, {len(small[0]):,} pairs: exact optimizing mode "
+              f"{mine:.2f} s, value {best.objective:,.4f}, bound {best.bound:,.4f}, gap "
+              f"{best.gap:.1e}, {best.status}; {best.objective / first.objective - 1:+.1%} "
+              f"over the priority mode")
+        if i:
+            continue
+        theirs, peer, proven = _pulp(*small, time_limit=args.peer_seconds)
+        print(f"  PuLP + CBC {peer:.2f} s, {peer / mine:.1f}x ours, "
+              f"{'proved optimal' if proven else 'stopped at its time limit, not proved'}; "
+              f"objective {theirs:,.4f} ({(best.objective - theirs) / abs(theirs):+.1e} "
+              f"relative: ours minus theirs)")
 
 
 if __name__ == "__main__":

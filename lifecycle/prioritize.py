@@ -26,11 +26,24 @@ contacts in one of two modes.
 **The optimizing mode** (``mode="optimal"``) maximises the total expected value (or the
 profit, value minus cost: ``objective="profit"``) under the same mandatory cells, limits,
 policies and exclusions, as a binary program, with HiGHS (the solver scipy ships, through
-:func:`scipy.optimize.linprog` and :func:`~scipy.optimize.milp`: no extra dependency). Its
-linear relaxation bounds the best possible value and is integral but for a few pairs (one
-per binding cost limit, about), which are rounded; up to ``exact_pairs`` pairs, branch and
-bound then proves the allocation best, over the pairs whose reduced cost is within the gap
-(the others cannot change in any better allocation). The result carries the bound.
+:func:`scipy.optimize.linprog` and :func:`~scipy.optimize.milp`: no extra dependency). It
+works in one of two ways, by size:
+
+- Up to ``exact_pairs`` candidate pairs (200,000 by default) it is **exact**. The linear
+  relaxation bounds the best possible value and is integral but for a few pairs (about one
+  per binding cost limit), which are rounded; branch and bound then proves the allocation
+  best, over the pairs whose reduced cost is within the gap (the others cannot change in
+  any better allocation).
+- Beyond, by **Lagrangian decomposition**: a price on each limit splits the problem by
+  customer, each customer's best contacts at given prices are found greedily (their
+  policies nest: those on any channel cover those on one), any prices give an upper bound,
+  and a cutting-plane method finds the prices that make it least, which is the linear
+  relaxation's optimum. The allocation is the best mix of the customers' choices at the
+  prices tried that keeps every limit, with the customers on whom they disagree decided by
+  the relaxation restricted to them. On a million customers with five million pairs it
+  ends within about 1e-6 of its bound (see ``bench/bench_prioritize.py``).
+
+Either way the result carries the bound (``Allocation.bound``, ``Allocation.gap``).
 
 **Contact policies** (the ``contact_policies`` table): at most ``max_contacts`` contacts per
 customer on ``channel`` (null: any channel) within ``window_days`` (null: in this run). A
@@ -107,6 +120,7 @@ class _Policy:
     cells: np.ndarray  # bool per cell: the cells it counts
     limit: int
     before: np.ndarray  # per customer code: contacts in the window before this run
+    channel: str | None = None  # None: any channel
 
 
 @dataclass
@@ -261,7 +275,8 @@ def _policies(cells, policies, history, as_of, customers, n) -> list[_Policy]:
                 before = np.bincount(codes[codes >= 0], minlength=n).astype(np.int64)
         limit = int(row.max_contacts)
         out.append(_Policy(f"at most {limit} contact{'s' * (limit != 1)} per customer {on} "
-                           f"{when}", applies, limit, before))
+                           f"{when}", applies, limit, before,
+                           row.channel if isinstance(row.channel, str) else None))
     return out
 
 
@@ -394,14 +409,17 @@ def _optimal(p: _Problem, *, time_limit: float, exact_pairs: int
              ) -> tuple[np.ndarray, str, float]:
     """A best allocation (a boolean per pair), its status and an upper bound.
 
-    The linear relaxation (HiGHS) gives the bound and a solution that is integral but for a
-    few pairs (as many as limits with costs bind); those are rounded down (every limit and
-    policy is a maximum, so that stays feasible) and added back one by one where they fit.
-    When that is not yet provably best and there are at most ``exact_pairs`` pairs, the
-    pairs whose reduced cost exceeds the remaining gap are fixed (no better solution changes
-    them) and branch and bound (HiGHS) solves the rest exactly."""
+    Over ``exact_pairs`` pairs: :func:`_decomposed`. Else the linear relaxation (HiGHS)
+    gives the bound and a solution that is integral but for a few pairs (as many as limits
+    with costs bind); those are rounded down (every limit and policy is a maximum, so that
+    stays feasible) and added back one by one where they fit. When that is not yet provably
+    best, the pairs whose reduced cost exceeds the remaining gap are fixed (no better
+    solution changes them) and branch and bound (HiGHS) solves the rest exactly."""
     from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
+    if len(p.cust) > exact_pairs:
+        take, bound = _decomposed(p)
+        return take, _status(float(p.weight[take].sum()), bound), bound
     take = np.zeros(len(p.cust), bool)
     index, matrix, upper, lower = _model(p)
     if not len(index):
@@ -416,7 +434,7 @@ def _optimal(p: _Problem, *, time_limit: float, exact_pairs: int
     x = _rounded(lp.x, lower, weight, matrix, upper)
     value = float(weight @ x)
     gap = bound - value
-    if gap > 1e-9 * max(abs(bound), 1.0) and len(index) <= exact_pairs:
+    if gap > 1e-9 * max(abs(bound), 1.0):
         reduced = lp.lower.marginals + lp.upper.marginals  # of the minimisation: >= 0 at 0
         at_bound = (lp.x < 1e-9) | (lp.x > 1 - 1e-9)
         free = ~at_bound | (np.abs(reduced) <= gap + 1e-9)
@@ -436,8 +454,251 @@ def _optimal(p: _Problem, *, time_limit: float, exact_pairs: int
         elif getattr(result, "mip_dual_bound", None) is not None:
             bound = min(bound, max(value, -result.mip_dual_bound + float(weight[fixed].sum())))
     take[index] = x > 0.5
-    status = "optimal" if bound - value <= 1e-6 * max(abs(bound), 1e-12) else "feasible"
-    return take, status, float(bound)
+    return take, _status(value, bound), float(bound)
+
+
+def _status(value: float, bound: float) -> str:
+    """``"optimal"`` when ``value`` is within 1e-6 of the ``bound``, else ``"feasible"``."""
+    return "optimal" if bound - value <= 1e-6 * max(abs(bound), 1e-12) else "feasible"
+
+
+@dataclass
+class _Split:
+    """The optimizing problem split by customer, for :func:`_decomposed`.
+
+    The free pairs (worth something, not mandatory) ``cust``, ``cell``, ``weight``; the
+    limits as a matrix over cells, ``usage`` (a row per finite maximum, each scaled to a
+    largest coefficient of 1) with the ``room`` the mandatory contacts leave; and each
+    customer's room per contact policy. The policies of one customer form a laminar family
+    (those on any channel cover those on one channel), so the best choice of one customer's
+    contacts at given prices is greedy: most valuable first, where every policy has room."""
+
+    pairs: np.ndarray  # position of each free pair among the candidates
+    cust: np.ndarray
+    cell: np.ndarray
+    weight: np.ndarray
+    usage: np.ndarray  # limits x cells
+    room: np.ndarray  # per limit
+    channel: np.ndarray  # per free pair: policy key (-1: not counted by any policy)
+    any_room: np.ndarray | None  # per customer: room on any channel (None: no such policy)
+    channel_room: np.ndarray  # customers x channel keys
+    blocks: list[np.ndarray]  # free pairs as (customers x k) matrices, by their count k
+    fixed: float  # the weight of the mandatory pairs
+
+
+def _split(p: _Problem) -> _Split:
+    mandatory = p.cells.mandatory.to_numpy()[p.cell]
+    free = np.flatnonzero(~mandatory & (p.weight > 0))
+    n_cells, cost = len(p.cells), p.cells.cost.to_numpy(float)
+    rows, room = [], []
+    taken = np.bincount(p.cell[mandatory], minlength=n_cells)
+    for limit in p.limits:
+        for bound, per in ((limit.max_count, np.ones(n_cells)), (limit.max_cost, cost)):
+            row = np.where(limit.cells, per, 0.0)
+            if math.isfinite(bound) and row.any():
+                scale = row.max()
+                rows.append(row / scale)
+                room.append(max(bound - row @ taken, 0.0) / scale)
+    usage = np.array(rows).reshape(len(rows), n_cells)
+    keys = {}  # policy channel (None: any) -> key
+    n = len(p.customers)
+    rooms: dict = {}
+    for policy in p.policies:
+        key = policy.channel
+        counted = policy.cells[p.cell] & mandatory
+        left = policy.limit - policy.before - np.bincount(p.cust[counted], minlength=n)
+        rooms[key] = np.minimum(rooms.get(key, left), left)
+        if key is not None:
+            keys.setdefault(key, len(keys))
+    counted = ~p.cells.exclude_policies.to_numpy()
+    if "channel" in p.cells and keys:
+        code = p.cells.channel.map(keys).fillna(-1).to_numpy(int)
+    else:
+        code = np.full(n_cells, -1)
+    channel = np.where(counted[p.cell[free]], code[p.cell[free]], -2)
+    channel_room = np.full((n, max(len(keys), 1)), np.iinfo(np.int64).max // 2)
+    for key, k in keys.items():
+        channel_room[:, k] = np.maximum(rooms[key], 0)
+    any_room = np.maximum(rooms[None], 0) if None in rooms else None
+    cust = p.cust[free]
+    order = np.argsort(cust, kind="stable")
+    per = np.bincount(cust, minlength=n)
+    start = np.concatenate([[0], np.cumsum(per)])[:-1]
+    blocks = []
+    for k in np.unique(per[per > 0]):
+        first = start[per == k]
+        blocks.append(order[first[:, None] + np.arange(k)])
+    return _Split(free, cust, p.cell[free], p.weight[free], usage, np.asarray(room), channel,
+                  any_room, channel_room, blocks, float(p.weight[mandatory].sum()))
+
+
+def _choose(s: _Split, adjusted: np.ndarray) -> np.ndarray:
+    """Each customer's best contacts at the given adjusted weights (a boolean per free pair):
+    most valuable first, those worth more than nothing, where every policy has room."""
+    take = np.zeros(len(s.cust), bool)
+    for block in s.blocks:
+        a = adjusted[block]
+        order = np.argsort(-a, axis=1, kind="stable")
+        pairs = np.take_along_axis(block, order, axis=1)
+        ok = np.take_along_axis(a, order, axis=1) > 0
+        who = s.cust[pairs[:, 0]]
+        channel = s.channel[pairs]
+        for k in range(s.channel_room.shape[1] if (channel >= 0).any() else 0):
+            on = ok & (channel == k)
+            ok &= ~on | (np.cumsum(on, axis=1) <= s.channel_room[who, k][:, None])
+        if s.any_room is not None:
+            on = ok & (channel != -2)
+            ok &= ~on | (np.cumsum(on, axis=1) <= s.any_room[who][:, None])
+        take[pairs[ok]] = True
+    return take
+
+
+def _decomposed(p: _Problem, *, tolerance: float = 1e-6, iterations: int = 200,
+                exact: int = 300_000) -> tuple[np.ndarray, float]:
+    """A near-best allocation and an upper bound, by Lagrangian decomposition.
+
+    Pricing the limits (a price per unit of each limit's room) splits the problem by
+    customer, and each customer's best choice at given prices is greedy (see
+    :class:`_Split`). Any prices give an upper bound; the prices that minimise it (the
+    Lagrangian dual, whose minimum is the linear relaxation's optimum) are found by a
+    cutting-plane method in a trust region. The allocation: the best mix of the customers'
+    choices at the prices tried that keeps every limit (a linear program over a handful of
+    allocations); where they disagree (up to ``exact`` pairs) the linear relaxation
+    restricted to those pairs decides, and its few fractional pairs are dropped and the room
+    they leave filled again (:func:`_repaired`)."""
+    from scipy.optimize import linprog
+
+    s = _split(p)
+    m = len(s.room)
+    chosen = p.cells.mandatory.to_numpy()[p.cell]
+    if not m:  # no limits: each customer's best choice is the best allocation
+        chosen[s.pairs[_choose(s, s.weight)]] = True
+        return chosen, float(p.weight[chosen].sum())
+    takes = [np.zeros(len(s.cust), bool)]  # taking nothing keeps every limit
+    cuts_value, cuts_used = [0.0], [np.zeros(m)]
+
+    def evaluate(lam):
+        take = _choose(s, s.weight - (lam @ s.usage)[s.cell])
+        used = s.usage @ np.bincount(s.cell[take], minlength=s.usage.shape[1])
+        value = float(s.weight[take].sum())
+        takes.append(take)
+        cuts_value.append(value)
+        cuts_used.append(used)
+        return s.fixed + value + lam @ (s.room - used)
+
+    best_price = np.zeros(m)
+    best = evaluate(best_price)
+    width = max(float(np.abs(s.weight).max(initial=1.0)), 1.0)
+    for _ in range(iterations):
+        # the model: min over prices of max over cuts (value - price . used) + price . room
+        box = [(max(0.0, x - width), x + width) for x in best_price] + [(None, None)]
+        lp = linprog(np.r_[s.room, 1.0], A_ub=np.column_stack([-np.array(cuts_used),
+                                                                -np.ones(len(cuts_value))]),
+                     b_ub=-np.array(cuts_value), bounds=box, method="highs")
+        model = lp.fun + s.fixed
+        if best - model <= tolerance * max(abs(best), 1.0):
+            break
+        price = lp.x[:m]
+        bound = evaluate(price)
+        if bound <= best - 0.1 * (best - model):  # a serious step: the centre moves
+            if np.abs(price - best_price).max() > 0.99 * width:
+                width *= 2
+            best, best_price = bound, price
+        else:
+            width = max(width * 0.7, 1e-9)
+    mix = linprog(-np.array(cuts_value), A_ub=np.array(cuts_used).T, b_ub=s.room,
+                  A_eq=np.ones((1, len(takes))), b_eq=[1.0], bounds=(0, None), method="highs")
+    share = mix.x if mix.status == 0 else np.eye(len(takes))[0]
+    mixed = sum(w * t for w, t in zip(share, takes, strict=True) if w > 1e-12)
+    x = mixed >= 1 - 1e-9
+    open_ = np.flatnonzero((mixed > 1e-9) & ~x)
+    if 0 < len(open_) <= exact:
+        x = _relaxed(s, x, open_)
+    x = _repaired(s, x, s.weight - (best_price @ s.usage)[s.cell])
+    chosen[s.pairs[x]] = True
+    return chosen, best
+
+
+def _relaxed(s: _Split, fixed: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """``fixed`` with the ``free`` pairs the linear relaxation (HiGHS) takes whole, under
+    the room the fixed pairs leave (its fractional pairs are left out)."""
+    from scipy import sparse
+    from scipy.optimize import linprog
+
+    n_cells = s.usage.shape[1]
+    room = s.room - s.usage @ np.bincount(s.cell[fixed], minlength=n_cells)
+    coef = s.usage[:, s.cell[free]]
+    rows, cols = np.nonzero(coef)
+    rows, cols, coef, upper = [rows], [cols], [coef[rows, cols]], [room]
+    n = len(s.channel_room)
+    codes, local = np.unique(s.cust[free], return_inverse=True)
+    groups = []
+    if s.any_room is not None:
+        counted = fixed & (s.channel != -2)
+        groups.append((s.channel[free] != -2, s.any_room - np.bincount(s.cust[counted],
+                                                                        minlength=n)))
+    for k in range(s.channel_room.shape[1]):
+        on = fixed & (s.channel == k)
+        groups.append((s.channel[free] == k, s.channel_room[:, k] - np.bincount(
+            s.cust[on], minlength=n)))
+    for on, left in groups:
+        rows.append(sum(len(u) for u in upper) + local[on])
+        cols.append(np.flatnonzero(on))
+        coef.append(np.ones(int(on.sum())))
+        upper.append(np.maximum(left[codes], 0).astype(float))
+    matrix = sparse.csr_array((np.concatenate(coef), (np.concatenate(rows),
+                                                      np.concatenate(cols))),
+                              shape=(sum(len(u) for u in upper), len(free)))
+    lp = linprog(-s.weight[free], A_ub=matrix, b_ub=np.concatenate(upper), bounds=(0, 1),
+                 method="highs")
+    out = fixed.copy()
+    if lp.status == 0:
+        out[free[lp.x > 1 - 1e-9]] = True
+    return out
+
+
+def _repaired(s: _Split, take: np.ndarray, adjusted: np.ndarray) -> np.ndarray:
+    """``take`` within every limit (the contacts worth least per unit of an exceeded limit
+    dropped), then the room left filled, most valuable first, where policies allow."""
+    take = take.copy()
+    n_cells = s.usage.shape[1]
+    for k in range(len(s.room)):
+        used = s.usage @ np.bincount(s.cell[take], minlength=n_cells)
+        excess = used[k] - s.room[k]
+        if excess <= 1e-9:
+            continue
+        members = np.flatnonzero(take & (s.usage[k, s.cell] > 0))
+        per = s.usage[k, s.cell[members]]
+        members = members[np.argsort(adjusted[members] / per, kind="stable")]
+        drop = np.cumsum(s.usage[k, s.cell[members]]) - s.usage[k, s.cell[members]] < excess - 1e-9
+        take[members[drop]] = False
+    n = len(s.any_room) if s.any_room is not None else s.channel_room.shape[0]
+    for _ in range(50):
+        used = s.usage @ np.bincount(s.cell[take], minlength=n_cells)
+        slack = s.room - used
+        fits = np.all(s.usage <= slack[:, None] + 1e-9, axis=0)  # per cell
+        open_ = ~take & fits[s.cell]
+        if s.any_room is not None:
+            counted = take & (s.channel != -2)
+            left = s.any_room - np.bincount(s.cust[counted], minlength=n)
+            open_ &= (s.channel == -2) | (left[s.cust] > 0)
+        for k in range(s.channel_room.shape[1]):
+            on = take & (s.channel == k)
+            left = s.channel_room[:, k] - np.bincount(s.cust[on], minlength=n)
+            open_ &= (s.channel != k) | (left[s.cust] > 0)
+        candidates = np.flatnonzero(open_)
+        if not len(candidates):
+            break
+        candidates = candidates[np.lexsort((-adjusted[candidates], s.cust[candidates]))]
+        first = np.r_[True, s.cust[candidates[1:]] != s.cust[candidates[:-1]]]
+        picks = candidates[first]
+        picks = picks[np.argsort(-adjusted[picks], kind="stable")]
+        running = np.cumsum(s.usage[:, s.cell[picks]], axis=1)
+        fit = np.all(running <= slack[:, None] + 1e-9, axis=0)
+        if not fit.any():
+            break
+        take[picks[fit]] = True
+    return take
 
 
 def _rounded(x, lower, weight, matrix, upper) -> np.ndarray:
@@ -456,7 +717,7 @@ def _rounded(x, lower, weight, matrix, upper) -> np.ndarray:
 
 def optimize(candidates, cells, *, constraints=None, policies=None, history=None, as_of,
              mode: str = "priority", objective: str = "value",
-             time_limit: float = 600.0, exact_pairs: int = 500_000) -> Allocation:
+             time_limit: float = 600.0, exact_pairs: int = 200_000) -> Allocation:
     """Allocate the day's contacts across campaigns (see the module docstring).
 
     Parameters
@@ -488,8 +749,8 @@ def optimize(candidates, cells, *, constraints=None, policies=None, history=None
         allocation found is returned as ``"feasible"`` with its bound.
     exact_pairs : int
         Up to this many candidate pairs the optimizing mode proves its allocation best
-        (branch and bound after the relaxation); beyond, it returns the rounded relaxation
-        with the relaxation's bound (its gap is in ``Allocation.gap``).
+        (branch and bound after the relaxation); beyond, it decomposes by customer and
+        reports how close it came to the relaxation's bound (``Allocation.gap``).
 
     Returns
     -------

@@ -170,6 +170,35 @@ def test_bad_input_names_the_table_and_column():
         optimize(pairs("c1:a"), c, as_of=AS_OF, mode="best")
 
 
+def test_beyond_exact_pairs_the_decomposition_comes_near_the_exact_best():
+    rng = np.random.default_rng(7)
+    c = cells(*[(f"k{i}", f"x{i // 4}", 1 + i % 3) for i in range(8)]).assign(
+        channel=["sms" if i % 4 == 3 else "email" for i in range(8)],
+        cost=[0.06 if i % 4 == 3 else 0.004 for i in range(8)],
+        expected_value=rng.uniform(0.5, 6.0, 8).round(2))
+    chosen = {(f"c{i:04d}", f"k{k}") for i in range(3000)
+              for k in rng.choice(8, rng.integers(1, 5), replace=False)}
+    cand = pd.DataFrame(sorted(chosen), columns=["customer_id", "cell_id"])
+    cand["expected_value"] = (c.set_index("cell_id").expected_value[cand.cell_id].to_numpy()
+                              * rng.lognormal(0, 0.5, len(cand))).round(3)
+    limits = pd.DataFrame({"level": ["cell", "campaign", "group", "group"],
+                           "id": ["k0", "x1", "g", "g"], "max_count": [300, None, 1500, None],
+                           "max_cost": [None, 10.0, None, 16.0]})
+    policies = pd.DataFrame({"max_contacts": [1, 1], "channel": [None, "sms"],
+                             "window_days": [None, 7.0]})
+    history = pd.DataFrame({"customer_id": [f"c{i:04d}" for i in range(0, 3000, 5)],
+                            "cell_id": "old", "channel": "sms",
+                            "planned_at": AS_OF - pd.Timedelta(days=2)})
+    inputs = dict(constraints=limits, policies=policies, history=history, as_of=AS_OF,
+                  mode="optimal")
+    exact = optimize(cand, c, **inputs)
+    large = optimize(cand, c, **inputs, exact_pairs=0)
+    rules = Rules(cand, c, limits, policies, history)
+    assert exact.status == "optimal" and rules.breaks(rules.chosen(large)) == []
+    assert large.bound >= exact.objective - 1e-6
+    assert large.objective >= exact.objective * (1 - 1e-3) and large.gap < 1e-3
+
+
 # -- properties over random instances -----------------------------------------------------
 @st.composite
 def instances(draw):
@@ -284,7 +313,14 @@ def test_the_optimizing_mode_is_the_best_of_every_allocation(instance):
     totals = [value[chosen].sum() for chosen in map(np.array, itertools.product(
         [False, True], repeat=len(cand))) if chosen[rules.must].all() and not
         rules.breaks(chosen)]
+    # the decomposition, as beyond exact_pairs: an allocation that keeps every rule, whose
+    # bound is never below the best
+    large = optimize(cand, c, constraints=limits, policies=policies, history=history,
+                     as_of=AS_OF, mode="optimal", exact_pairs=0)
     if not totals:
-        assert best.status == "infeasible"
+        assert best.status == large.status == "infeasible"
     else:
         assert best.status == "optimal" and best.objective == pytest.approx(max(totals))
+        chosen = rules.chosen(large)
+        assert rules.breaks(chosen) == [] and chosen[rules.must].all()
+        assert large.objective <= max(totals) + 1e-9 <= large.bound + 1e-6

@@ -94,7 +94,7 @@ def _pulp(candidates, cells, constraints, policies, history, *, time_limit: floa
 
     start = time.perf_counter()
     cells = cells.set_index("cell_id")
-    pairs = candidates.join(cells, on="cell_id", rsuffix="_cell")
+    pairs = candidates.merge(cells.reset_index(), on="cell_id", suffixes=("", "_cell"))
     model = pulp.LpProblem("prioritize", pulp.LpMaximize)
     x = [pulp.LpVariable(f"x{i}", cat="Binary") for i in range(len(pairs))]
     model += pulp.lpSum(v * xi for v, xi in zip(pairs.expected_value, x, strict=True))

@@ -1,4 +1,5 @@
-"""Batch entry points: ``lifecycle demo``, ``load``, ``quality``, ``run``, ``serve``, ``html``.
+"""Batch entry points: ``lifecycle demo``, ``load``, ``quality``, ``run``, ``prioritize``,
+``serve``, ``html``.
 
 Every failure is one line on stderr and a non-zero exit code (2 for a wrong command line, 3
 when another ``lifecycle run`` of the workspace is under way).
@@ -87,6 +88,46 @@ def _run(args) -> None:
         where = "" if args.dry_run else f" -> {row.file}"
         print(f"{row.program} ({row.channel}): {verb} {count:,} customers, {row.control:,} "
               f"held out as control{where}")
+
+
+def _prioritize(args) -> None:
+    from lifecycle import prioritize
+
+    ws = Workspace.open(args.path)
+    day = pd.Timestamp(args.as_of)
+    if ws.as_of is not None and day > ws.as_of:
+        raise ValueError(f"the workspace's data ends {ws.as_of:%Y-%m-%d}: load the data up to "
+                         f"{day:%Y-%m-%d} before prioritizing that day")
+    plan = prioritize.plan(ws, args.group, as_of=day, mode=args.mode,
+                           objective=args.objective)
+    a = plan.allocation
+    mode = "optimizing" if args.mode == "optimal" else "priority"
+    print(f"{args.group} on {day:%Y-%m-%d}, {mode} mode: {a.status}; run {plan.run_id}")
+    if a.status == "infeasible":
+        for row in a.log.itertuples():
+            print(f"  {row.message}", file=sys.stderr)
+        raise ValueError("infeasible: a mandatory cell cannot reach every eligible "
+                         "recipient (above); nothing was allocated")
+    counts, money = a.counts, ws.currency or "money"
+    print(f"  {'cell':<28}{'eligible':>10}{'selected':>10}{'cost ' + money:>12}"
+          f"{'value ' + money:>13}")
+    for row in counts.itertuples():
+        print(f"  {row.cell_id:<28}{row.eligible:>10,}{row.selected:>10,}{row.cost:>12,.2f}"
+              f"{row.expected_value:>13,.2f}")
+    print(f"  {'total':<28}{counts.eligible.sum():>10,}{counts.selected.sum():>10,}"
+          f"{counts.cost.sum():>12,.2f}{counts.expected_value.sum():>13,.2f}")
+    if plan.baseline is not None:
+        print(f"  {args.objective} {a.objective:,.2f} (bound {a.bound:,.2f}); the priority "
+              f"mode: {plan.baseline.objective:,.2f}, so optimizing gains {plan.gain:+.1%}")
+        binding = a.limits[a.limits.value_per_unit > 1e-9]
+        for row in binding.itertuples():
+            unit = f"{money} of budget" if row.constraint.endswith("cost") else "contact"
+            print(f"  {row.constraint}: one more {unit} would add {row.value_per_unit:,.2f} "
+                  f"{money}")
+    if args.export:
+        for row in prioritize.export(ws, plan, args.export, format=args.format).itertuples():
+            print(f"  {row.campaign_id} ({row.channel}): exported {row.exported:,}, "
+                  f"{row.control:,} held out as control -> {row.file}")
 
 
 def _serve(args) -> None:
@@ -215,6 +256,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--format", choices=["csv", "parquet"], default="csv",
                      help="export file format (default csv)")
     run.set_defaults(run=_run)
+    prio = sub.add_parser(
+        "prioritize", help="allocate a campaign group's contacts for a day across campaigns",
+        description="Take the day's selections of a campaign group's programs and allocate "
+                    "the contacts under the stored limits and contact policies: in priority "
+                    "order (the priority mode), or for the most expected value (the "
+                    "optimizing mode). The run is recorded with its inputs; nothing is sent "
+                    "unless --export is given.")
+    prio.add_argument("--group", required=True, metavar="GROUP",
+                      help="the campaign group (the campaigns table's group_id)")
+    prio.add_argument("--as-of", type=_date, required=True, metavar="DATE",
+                      help="the day, e.g. 2026-10-31")
+    prio.add_argument("--mode", choices=["priority", "optimal"], default="priority",
+                      help="priority order, or the most value (default priority)")
+    prio.add_argument("--objective", choices=["value", "profit"], default="value",
+                      help="what the optimizing mode maximises: expected value, or value "
+                           "minus cost (default value)")
+    prio.add_argument("--export", default=None, metavar="FOLDER",
+                      help="write the selection, one file per campaign and channel, and "
+                           "record the contacts")
+    prio.add_argument("--format", choices=["csv", "parquet"], default="csv",
+                      help="export file format (default csv)")
+    prio.set_defaults(run=_prioritize)
     serve = sub.add_parser("serve", help="serve the dashboards with Voila (offline, preheated)")
     serve.add_argument("--dashboards", default="dashboards", help="folder of dashboard notebooks")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -228,7 +291,7 @@ def _parser() -> argparse.ArgumentParser:
     html.add_argument("notebooks", nargs="+", help="notebook files, e.g. notebooks/*.ipynb")
     html.add_argument("--out", default="build/html", help="folder for the HTML files")
     html.set_defaults(run=_html)
-    for p in (demo, quality, run, serve, html):
+    for p in (demo, quality, run, prio, serve, html):
         p.add_argument("--path", default=None, metavar="FILE",
                        help=f"workspace file (default {default_path()})")
     load.add_argument("--path", default=None, metavar="FILE",

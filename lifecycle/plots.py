@@ -22,6 +22,7 @@ __all__ = [
     "GROUP_COLORS",
     "label",
     "period_axis",
+    "allocation_figure",
     "attribution_figure",
     "concentration_figure",
     "distribution_figure",
@@ -721,3 +722,32 @@ def forest_figure(tests: pd.DataFrame, *, label_col: str = "test",
     fig.update_xaxes(title_text=x_title, zeroline=False)
     fig.update_yaxes(autorange="reversed")
     return fig
+
+
+def allocation_figure(frame: pd.DataFrame, *, value: str = "contacts",
+                      title: str = "Contacts per cell", money: bool = False,
+                      currency: str | None = None) -> go.Figure:
+    """Horizontal grouped bars of a prioritization's cells: one trace per ``scenario``
+    (eligible, the priority mode, the optimizing mode), cells in the frame's order.
+
+    ``frame`` has ``cell_id``, ``scenario`` and the ``value`` column.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"cell_id": ["a", "a"], "scenario": ["Eligible", "Priority mode"],
+    ...                       "contacts": [10, 4]})
+    >>> [(t.name, t.x.tolist()) for t in allocation_figure(frame).data]
+    [('Eligible', [10]), ('Priority mode', [4])]
+    """
+    prefix, fmt, suffix = _number_format(currency, money)
+    order = list(dict.fromkeys(frame.cell_id))
+    fig = go.Figure([
+        go.Bar(y=[label(c) for c in rows.cell_id], x=rows[value].to_numpy(), name=name,
+               orientation="h", marker_color=_color(name, i),
+               hovertemplate=f"%{{y}}, {name}: {prefix}%{{x:{fmt}}}{suffix}<extra></extra>")
+        for i, (name, rows) in enumerate(frame.groupby("scenario", sort=False))])
+    fig.update_layout(barmode="group", yaxis={"autorange": "reversed",
+                                              "categoryorder": "array",
+                                              "categoryarray": [label(c) for c in order]})
+    return style(fig, title=title, money=money, currency=currency,
+                 height=max(340, 60 + 22 * len(order) * max(len(fig.data), 1) // 2))

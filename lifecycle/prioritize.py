@@ -57,6 +57,7 @@ Nothing is sent or recorded: the result is what would be sent, for export or app
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -68,7 +69,7 @@ from lifecycle._frames import lazy, require
 from lifecycle.formats import count
 from lifecycle.schema import DataError, Problem
 
-__all__ = ["MODES", "Allocation", "optimize"]
+__all__ = ["MODES", "Allocation", "Plan", "export", "group_tables", "optimize", "plan", "reopen"]
 
 MODES = ("priority", "optimal")
 OBJECTIVES = ("value", "profit")
@@ -84,7 +85,10 @@ class Allocation:
     ``campaign_id, channel, cost, expected_value``); ``counts``: per cell ``cell_id,
     eligible, selected, cost, expected_value``; ``log``: ``cell_id, constraint, needed,
     limit, message``; ``objective``: the total of what was maximised; ``bound``: an upper
-    bound on it (the optimizing mode; ``objective`` itself is one when optimal)."""
+    bound on it (the optimizing mode; ``objective`` itself is one when optimal);
+    ``limits``: per count or cost limit ``constraint, limit, used, value_per_unit``, the
+    last (optimizing mode) what one more unit of the limit would add to the objective,
+    from the linear relaxation's duals: what the limit costs."""
 
     status: str
     contacts: pd.DataFrame
@@ -93,6 +97,7 @@ class Allocation:
     objective: float
     bound: float | None
     mode: str
+    limits: pd.DataFrame | None = None
 
     @property
     def gap(self) -> float | None:
@@ -140,6 +145,17 @@ class _Problem:
     @property
     def cost(self) -> np.ndarray:
         return self.cells.cost.to_numpy()[self.cell]
+
+    def rows(self) -> list[tuple[str, np.ndarray, float]]:
+        """Each finite maximum: its name, its coefficient per cell and its bound."""
+        cost, out = self.cells.cost.to_numpy(float), []
+        for limit in self.limits:
+            for what, bound, per in (("contacts", limit.max_count, 1.0),
+                                     ("cost", limit.max_cost, cost)):
+                row = np.where(limit.cells, per, 0.0)
+                if math.isfinite(bound) and row.any():
+                    out.append((f"{limit.name}: maximum {what}", row, bound))
+        return out
 
 
 def _frame(table, name: str, columns=()) -> pd.DataFrame:
@@ -377,16 +393,13 @@ def _model(p: _Problem):
     mandatory = p.cells.mandatory.to_numpy()[p.cell]
     index = np.flatnonzero(mandatory | (p.weight > 0))  # a contact worth nothing never helps
     rows, cols, coef, upper = [], [], [], []
-    cost = p.cost[index]
-    for limit in p.limits:
-        members = np.flatnonzero(limit.cells[p.cell[index]])
-        for bound, weights in ((limit.max_count, np.ones(len(members))),
-                               (limit.max_cost, cost[members])):
-            if math.isfinite(bound):
-                rows.append(np.full(len(members), len(upper)))
-                cols.append(members)
-                coef.append(weights)
-                upper.append(bound)
+    for _, row, bound in p.rows():  # first: the limits, in order
+        weights = row[p.cell[index]]
+        members = np.flatnonzero(weights)
+        rows.append(np.full(len(members), len(upper)))
+        cols.append(members)
+        coef.append(weights[members])
+        upper.append(bound)
     for policy in p.policies:
         members = np.flatnonzero(policy.cells[p.cell[index]])
         who = p.cust[index[members]]
@@ -406,8 +419,10 @@ def _model(p: _Problem):
 
 
 def _optimal(p: _Problem, *, time_limit: float, exact_pairs: int
-             ) -> tuple[np.ndarray, str, float]:
-    """A best allocation (a boolean per pair), its status and an upper bound.
+             ) -> tuple[np.ndarray, str, float, np.ndarray]:
+    """A best allocation (a boolean per pair), its status, an upper bound and the price of
+    each limit (:meth:`_Problem.rows`: the value one more unit of it would add, from the
+    linear relaxation's duals).
 
     Over ``exact_pairs`` pairs: :func:`_decomposed`. Else the linear relaxation (HiGHS)
     gives the bound and a solution that is integral but for a few pairs (as many as limits
@@ -418,19 +433,22 @@ def _optimal(p: _Problem, *, time_limit: float, exact_pairs: int
     from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
     if len(p.cust) > exact_pairs:
-        take, bound = _decomposed(p)
-        return take, _status(float(p.weight[take].sum()), bound), bound
+        take, bound, prices = _decomposed(p)
+        return take, _status(float(p.weight[take].sum()), bound), bound, prices
     take = np.zeros(len(p.cust), bool)
     index, matrix, upper, lower = _model(p)
+    prices = np.zeros(len(p.rows()))
     if not len(index):
-        return take, "optimal", 0.0
+        return take, "optimal", 0.0, prices
     weight = p.weight[index]
     lp = linprog(-weight, A_ub=matrix if len(upper) else None,
                  b_ub=upper if len(upper) else None,
                  bounds=np.column_stack([lower, np.ones(len(index))]), method="highs")
     if lp.status == 2:
-        return take, "infeasible", math.nan
+        return take, "infeasible", math.nan, prices
     bound = -lp.fun
+    if len(upper):
+        prices = np.maximum(-lp.ineqlin.marginals[:len(prices)], 0.0)
     x = _rounded(lp.x, lower, weight, matrix, upper)
     value = float(weight @ x)
     gap = bound - value
@@ -454,7 +472,7 @@ def _optimal(p: _Problem, *, time_limit: float, exact_pairs: int
         elif getattr(result, "mip_dual_bound", None) is not None:
             bound = min(bound, max(value, -result.mip_dual_bound + float(weight[fixed].sum())))
     take[index] = x > 0.5
-    return take, _status(value, bound), float(bound)
+    return take, _status(value, bound), float(bound), prices
 
 
 def _status(value: float, bound: float) -> str:
@@ -479,6 +497,7 @@ class _Split:
     weight: np.ndarray
     usage: np.ndarray  # limits x cells
     room: np.ndarray  # per limit
+    scale: np.ndarray  # per limit: its largest coefficient (usage and room are divided by it)
     channel: np.ndarray  # per free pair: policy key (-1: not counted by any policy)
     any_room: np.ndarray | None  # per customer: room on any channel (None: no such policy)
     channel_room: np.ndarray  # customers x channel keys
@@ -489,17 +508,12 @@ class _Split:
 def _split(p: _Problem) -> _Split:
     mandatory = p.cells.mandatory.to_numpy()[p.cell]
     free = np.flatnonzero(~mandatory & (p.weight > 0))
-    n_cells, cost = len(p.cells), p.cells.cost.to_numpy(float)
-    rows, room = [], []
+    n_cells = len(p.cells)
     taken = np.bincount(p.cell[mandatory], minlength=n_cells)
-    for limit in p.limits:
-        for bound, per in ((limit.max_count, np.ones(n_cells)), (limit.max_cost, cost)):
-            row = np.where(limit.cells, per, 0.0)
-            if math.isfinite(bound) and row.any():
-                scale = row.max()
-                rows.append(row / scale)
-                room.append(max(bound - row @ taken, 0.0) / scale)
-    usage = np.array(rows).reshape(len(rows), n_cells)
+    rows = p.rows()
+    scale = np.array([row.max() for _, row, _ in rows])
+    usage = np.array([row for _, row, _ in rows]).reshape(len(rows), n_cells) / scale[:, None]
+    room = np.array([max(bound - row @ taken, 0.0) for _, row, bound in rows]) / scale
     keys = {}  # policy channel (None: any) -> key
     n = len(p.customers)
     rooms: dict = {}
@@ -528,7 +542,7 @@ def _split(p: _Problem) -> _Split:
     for k in np.unique(per[per > 0]):
         first = start[per == k]
         blocks.append(order[first[:, None] + np.arange(k)])
-    return _Split(free, cust, p.cell[free], p.weight[free], usage, np.asarray(room), channel,
+    return _Split(free, cust, p.cell[free], p.weight[free], usage, room, scale, channel,
                   any_room, channel_room, blocks, float(p.weight[mandatory].sum()))
 
 
@@ -554,8 +568,9 @@ def _choose(s: _Split, adjusted: np.ndarray) -> np.ndarray:
 
 
 def _decomposed(p: _Problem, *, tolerance: float = 1e-6, iterations: int = 200,
-                exact: int = 300_000) -> tuple[np.ndarray, float]:
-    """A near-best allocation and an upper bound, by Lagrangian decomposition.
+                exact: int = 300_000) -> tuple[np.ndarray, float, np.ndarray]:
+    """A near-best allocation, an upper bound and the limits' prices, by Lagrangian
+    decomposition.
 
     Pricing the limits (a price per unit of each limit's room) splits the problem by
     customer, and each customer's best choice at given prices is greedy (see
@@ -573,7 +588,7 @@ def _decomposed(p: _Problem, *, tolerance: float = 1e-6, iterations: int = 200,
     chosen = p.cells.mandatory.to_numpy()[p.cell]
     if not m:  # no limits: each customer's best choice is the best allocation
         chosen[s.pairs[_choose(s, s.weight)]] = True
-        return chosen, float(p.weight[chosen].sum())
+        return chosen, float(p.weight[chosen].sum()), np.zeros(0)
     takes = [np.zeros(len(s.cust), bool)]  # taking nothing keeps every limit
     cuts_value, cuts_used = [0.0], [np.zeros(m)]
 
@@ -616,7 +631,7 @@ def _decomposed(p: _Problem, *, tolerance: float = 1e-6, iterations: int = 200,
         x = _relaxed(s, x, open_)
     x = _repaired(s, x, s.weight - (best_price @ s.usage)[s.cell])
     chosen[s.pairs[x]] = True
-    return chosen, best
+    return chosen, best, best_price / s.scale
 
 
 def _relaxed(s: _Split, fixed: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -782,12 +797,12 @@ def optimize(candidates, cells, *, constraints=None, policies=None, history=None
         return _result(p, np.zeros(len(p.cust), bool), "infeasible", log, None, mode)
     if mode == "priority":
         return _result(p, _priority(p, groups), "feasible", log, None, mode)
-    take, status, bound = _optimal(p, time_limit=time_limit, exact_pairs=exact_pairs)
-    return _result(p, take, status, log, bound, mode)
+    take, status, bound, prices = _optimal(p, time_limit=time_limit, exact_pairs=exact_pairs)
+    return _result(p, take, status, log, bound, mode, prices)
 
 
 def _result(p: _Problem, take: np.ndarray, status: str, log: pd.DataFrame,
-            bound: float | None, mode: str) -> Allocation:
+            bound: float | None, mode: str, prices: np.ndarray | None = None) -> Allocation:
     cells = p.cells
     chosen = np.flatnonzero(take)
     chosen = chosen[np.lexsort((p.cust[chosen], -p.score[chosen], p.cell[chosen]))]
@@ -809,5 +824,199 @@ def _result(p: _Problem, take: np.ndarray, status: str, log: pd.DataFrame,
     objective = float(p.weight[chosen].sum())
     if status == "optimal" and (bound is None or not math.isfinite(bound)):
         bound = objective
+    rows = p.rows()
+    selected = counts.selected.to_numpy()
+    limits = pd.DataFrame({
+        "constraint": [name for name, _, _ in rows],
+        "limit": [bound_ for _, _, bound_ in rows],
+        "used": [float(row @ selected) for _, row, _ in rows],
+        "value_per_unit": prices if prices is not None and len(prices) == len(rows)
+        else np.nan})
     return Allocation(status, contacts, counts, log.reset_index(drop=True), objective,
-                      bound, mode)
+                      bound, mode, limits)
+
+
+# -- a day's prioritization over a workspace ----------------------------------------------
+@dataclass
+class Plan:
+    """A prioritization run over a workspace (:func:`plan`): its id (a row of ``runs``), its
+    inputs, the :class:`Allocation`, the programs' rows it keeps for export (the chosen
+    contacts and the held-out control rows) and, in the optimizing mode, the priority
+    mode's allocation of the same input (``baseline``: what optimizing gains)."""
+
+    run_id: str | None
+    group: str
+    as_of: pd.Timestamp
+    inputs: dict
+    allocation: Allocation
+    selection: pd.DataFrame
+    baseline: Allocation | None = None
+
+    @property
+    def gain(self) -> float | None:
+        """The optimizing mode's objective over the priority mode's, minus 1."""
+        if self.baseline is None or self.baseline.status == "infeasible":
+            return None
+        return self.allocation.objective / max(self.baseline.objective, 1e-12) - 1
+
+
+def group_tables(workspace, group: str) -> dict[str, pd.DataFrame]:
+    """The campaign group's ``cells`` (with ``group_id``, control cells left out: they are
+    held out, not sent), ``constraints`` (those on the group, its campaigns and cells) and
+    the ``contact_policies``, as stored in ``workspace``."""
+    have = set(workspace.tables())
+    missing = [t for t in ("campaigns", "cells") if t not in have]
+    if missing:
+        raise ValueError(f"the workspace has no {' or '.join(missing)} table: define the "
+                         f"campaigns first (lifecycle.campaigns.define)")
+    found = workspace.table("campaigns").execute()
+    mine = found[found.group_id == group]
+    if mine.empty:
+        raise ValueError(f"no campaign group {group!r}; the workspace has "
+                         f"{', '.join(sorted(found.group_id.unique())) or 'none'}")
+    cells = workspace.table("cells").execute()
+    cells = cells[cells.campaign_id.isin(mine.campaign_id)
+                  & ~cells.cell_id.str.endswith("_control") & (cells.cell_id != "control")]
+    cells = cells.assign(group_id=group).reset_index(drop=True)
+    empty = pd.DataFrame(columns=["level", "id", "max_count", "max_cost"])
+    constraints = workspace.table("constraints").execute() if "constraints" in have else empty
+    ids = {"cell": set(cells.cell_id), "campaign": set(mine.campaign_id), "group": {group}}
+    constraints = constraints[np.array([str(i) in ids.get(level, ()) for level, i in zip(
+        constraints.level, constraints.id, strict=True)], dtype=bool)]
+    policies = (workspace.table("contact_policies").execute() if "contact_policies" in have
+                else None)
+    return {"cells": cells, "constraints": constraints.reset_index(drop=True),
+            "policies": policies}
+
+
+def plan(workspace, group: str, *, as_of, mode: str = "priority", objective: str = "value",
+         cells=None, constraints=None, policies=None, record: bool = True) -> Plan:
+    """Prioritize the day's selections of a campaign group's programs, and record the run.
+
+    The candidates are the treated rows of every program of the group for the day
+    (:func:`lifecycle.programs.evaluate`); their held-out control rows are kept as they are.
+    ``cells``, ``constraints`` and ``policies`` replace the stored ones (as edited in the
+    prioritization dashboard; default :func:`group_tables`). With ``record``, the run is a
+    row of ``runs`` (kind ``prioritize``, status ``dry-run``, or ``failed`` when
+    infeasible) holding its inputs and its result, so that it can be reopened
+    (:func:`reopen`); nothing is sent or written to the contact history until
+    :func:`export`.
+    """
+    import uuid
+
+    from lifecycle import programs
+
+    day = pd.Timestamp(as_of).normalize()
+    stored = group_tables(workspace, group)
+    inputs = {"mode": mode, "objective": objective,
+              "cells": stored["cells"] if cells is None else _frame(cells, "cells"),
+              "constraints": (stored["constraints"] if constraints is None
+                              else _frame(constraints, "constraints")),
+              "policies": stored["policies"] if policies is None else _frame(policies,
+                                                                           "policies")}
+    chosen = [p for p, _ in programs.PROGRAMS.values()
+              if p.campaign_id in set(inputs["cells"].campaign_id)]
+    rows = [programs.evaluate(workspace, p, as_of=day) for p in chosen]
+    rows = pd.concat([r for r in rows if len(r)] or [programs._empty(chosen[0])],
+                     ignore_index=True) if chosen else pd.DataFrame(
+        columns=["customer_id", "campaign_id", "cell_id", "channel", "control"])
+    control = rows.control.fillna(False).astype(bool)
+    send_at = day + pd.Timedelta(hours=max((p.send_hour for p in chosen), default=8))
+    history = (workspace.table("contact_history") if "contact_history" in workspace.tables()
+               else None)
+    started = pd.Timestamp.now("UTC").tz_convert(None)
+    def allocate(how):
+        return optimize(rows.loc[~control, ["customer_id", "cell_id"]], inputs["cells"],
+                        constraints=inputs["constraints"], policies=inputs["policies"],
+                        history=history, as_of=send_at, mode=how, objective=objective)
+
+    allocation = allocate(mode)
+    baseline = allocate("priority") if mode == "optimal" else None
+    keep = rows[~control].merge(allocation.contacts[["customer_id", "cell_id"]],
+                                on=["customer_id", "cell_id"])
+    selection = pd.concat([keep, rows[control]], ignore_index=True)
+    run_id = f"prioritize-{group}-{day:%Y-%m-%d}-{uuid.uuid4().hex[:8]}" if record else None
+    done = Plan(run_id, group, day, inputs, allocation, selection, baseline)
+    if record:
+        _record_plan(workspace, done, started)
+    return done
+
+
+def _records(frame: pd.DataFrame | None) -> list[dict] | None:
+    if frame is None:
+        return None
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
+
+
+def _record_plan(workspace, plan: Plan, started) -> None:
+    allocation = plan.allocation
+    parameters = {"group": plan.group, **{k: v if isinstance(v, str) else _records(v)
+                                          for k, v in plan.inputs.items()}}
+    counts = {"status": allocation.status, "objective": allocation.objective,
+              "bound": allocation.bound, "contacts": len(allocation.contacts),
+              "gain": plan.gain, "counts": _records(allocation.counts),
+              "log": _records(allocation.log), "limits": _records(allocation.limits)}
+    run = pd.DataFrame([{
+        "run_id": plan.run_id, "kind": "prioritize", "as_of": plan.as_of,
+        "started_at": started,
+        "finished_at": pd.Timestamp.now("UTC").tz_convert(None),
+        "status": "failed" if allocation.status == "infeasible" else "dry-run",
+        "parameters": json.dumps(parameters), "counts": json.dumps(counts)}])
+    with workspace.writing():
+        workspace.append("runs", run)
+
+
+def reopen(workspace, run_id: str) -> dict:
+    """A recorded prioritization run as it was: ``run_id, group, as_of, mode, objective``,
+    its inputs ``cells, constraints, policies`` and its result ``status, objective_value,
+    bound, gain, counts, log, limits`` (frames where tables)."""
+    runs = workspace.table("runs")
+    found = runs.filter((runs.run_id == run_id) & (runs.kind == "prioritize")).execute()
+    if found.empty:
+        raise ValueError(f"no prioritization run {run_id!r} in the workspace")
+    row = found.iloc[0]
+    parameters, counts = json.loads(row.parameters), json.loads(row.counts)
+
+    def frame(records):
+        return None if records is None else pd.DataFrame(records)
+
+    return {"run_id": run_id, "group": parameters["group"], "as_of": row.as_of,
+            "mode": parameters["mode"], "objective": parameters["objective"],
+            **{k: frame(parameters[k]) for k in ("cells", "constraints", "policies")},
+            "status": counts["status"], "objective_value": counts["objective"],
+            "bound": counts["bound"], "gain": counts["gain"],
+            **{k: frame(counts[k]) for k in ("counts", "log", "limits")}}
+
+
+def export(workspace, plan: Plan, out, *, format: str = "csv") -> pd.DataFrame:
+    """Write the plan's contacts, one consent-checked file per campaign and channel
+    (:func:`lifecycle.export.write`: manifest, contact history and a run row each, whose
+    ``source_run`` is the plan's run). Returns per file ``campaign_id, channel, selected,
+    exported, control, file``."""
+    from pathlib import Path
+
+    from lifecycle import export as exporting
+    from lifecycle import programs
+
+    if plan.allocation.status == "infeasible":
+        raise ValueError("an infeasible plan has nothing to export: see its log")
+    by_campaign = {p.campaign_id: p for p, _ in programs.PROGRAMS.values()}
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with programs._run_lock(workspace):
+        for (campaign, channel), part in plan.selection.groupby(["campaign_id", "channel"],
+                                                                sort=True):
+            program = by_campaign[campaign]
+            name = f"{plan.run_id or 'prioritize'}-{campaign}-{channel}"
+            manifest = exporting.write(
+                part, folder / f"{name}.{format}", workspace=workspace, channel=channel,
+                as_of=plan.as_of + pd.Timedelta(hours=program.send_hour),
+                fields=[f for f in program.fields if f in part.columns],
+                purpose=program.purpose, run_id=name, kind="prioritize",
+                source_run=plan.run_id)
+            rows.append({"campaign_id": campaign, "channel": channel,
+                         "selected": manifest["selected"], "exported": manifest["rows"],
+                         "control": manifest["control"], "file": manifest["path"]})
+    return pd.DataFrame(rows, columns=["campaign_id", "channel", "selected", "exported",
+                                       "control", "file"])

@@ -2,6 +2,8 @@
 infeasible case with its log, and properties of both modes over random instances."""
 
 import itertools
+import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -9,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lifecycle import DataError
+from lifecycle import DataError, Workspace, prioritize
+from lifecycle.cli import main
 from lifecycle.prioritize import optimize
 
 AS_OF = pd.Timestamp("2026-10-31 08:00")
@@ -154,6 +157,24 @@ def test_the_optimizing_mode_takes_the_better_mix():
     profit = optimize(cand, c.assign(cost=[3.0, 1.0]), policies=ONCE, as_of=AS_OF,
                       mode="optimal", objective="profit")
     assert got(profit) == [("c1", "b"), ("c3", "b")]  # a loses money: never sent
+
+
+@pytest.mark.parametrize("exact_pairs", [200_000, 0])
+def test_each_limit_says_what_one_more_unit_of_it_is_worth(exact_pairs):
+    c = cells(("a", "x", 1), ("b", "y", 1))
+    cand = pairs("c1:a c2:a c3:a c4:b").assign(expected_value=[5.0, 4.0, 3.0, 1.0])
+    limits = pd.DataFrame({"level": ["campaign", "campaign"], "id": ["x", "y"],
+                           "max_count": [None, 5], "max_cost": [2.5, None]})
+    result = optimize(cand, c, constraints=limits, as_of=AS_OF, mode="optimal",
+                      exact_pairs=exact_pairs)
+    assert result.objective == 5 + 4 + 1
+    # exact: proven best; the decomposition: the relaxation's 5 + 4 + half of 3
+    assert result.bound == pytest.approx(10.0 if exact_pairs else 11.5)
+    worth = result.limits.set_index("constraint")
+    # half a contact more of budget buys half of c3's 3.0: the last unit of x is worth 3
+    assert worth.value_per_unit.to_dict() == pytest.approx({
+        "campaign x: maximum cost": 3.0, "campaign y: maximum contacts": 0.0}, abs=1e-6)
+    assert worth.used.tolist() == [2.0, 1.0] and worth.limit.tolist() == [2.5, 5.0]
 
 
 def test_bad_input_names_the_table_and_column():
@@ -324,3 +345,71 @@ def test_the_optimizing_mode_is_the_best_of_every_allocation(instance):
         chosen = rules.chosen(large)
         assert rules.breaks(chosen) == [] and chosen[rules.must].all()
         assert large.objective <= max(totals) + 1e-9 <= large.bound + 1e-6
+
+
+# -- a day of the demo: plan, record, reopen, export, the command line -------------------
+@pytest.fixture(scope="module")
+def day_demo(tmp_path_factory):
+    """A demo to prioritize (its stored limits bind on its last day) and write runs into."""
+    return Workspace.demo(tmp_path_factory.mktemp("prioritize") / "demo.duckdb",
+                          n_customers=3000, random_state=5)
+
+
+def test_a_day_is_planned_recorded_reopened_and_exported(day_demo, tmp_path):
+    ws, day = day_demo, day_demo.as_of
+    before = ws.table("contact_history").count().execute()
+    plan = prioritize.plan(ws, "lifecycle", as_of=day, mode="optimal")
+    a, budget = plan.allocation, 12 * 3  # EUR 12 per thousand customers
+    assert a.status == "optimal" and a.counts.cost.sum() <= budget + 1e-9
+    assert (a.counts.selected < a.counts.eligible).any()  # the limits bind: a real choice
+    assert plan.gain >= 0 and plan.baseline.counts.cost.sum() <= budget + 1e-9
+    assert ws.table("contact_history").count().execute() == before  # nothing sent yet
+    again = prioritize.reopen(ws, plan.run_id)
+    assert (again["group"], again["mode"], again["status"]) == ("lifecycle", "optimal",
+                                                                "optimal")
+    pd.testing.assert_frame_equal(again["counts"], a.counts, check_dtype=False)
+    assert again["objective_value"] == pytest.approx(a.objective)
+    assert again["gain"] == pytest.approx(plan.gain)
+    assert set(again["cells"].cell_id) == set(plan.inputs["cells"].cell_id)
+    files = prioritize.export(ws, plan, tmp_path / "out")
+    assert files.exported.sum() == len(a.contacts)  # every allocated contact is sent
+    treated = ws.table("contact_history").count().execute() - before
+    assert treated == files.exported.sum() + files.control.sum()
+    sources = ws.table("runs").filter(ws.table("runs").kind == "prioritize").execute()
+    assert {json.loads(p)["source_run"] for p in sources.parameters
+            if "source_run" in json.loads(p)} == {plan.run_id}
+    # the same day again: who was just contacted is not selected again
+    second = prioritize.plan(ws, "lifecycle", as_of=day, mode="priority", record=False)
+    assert second.allocation.counts.eligible.sum() < a.counts.eligible.sum()
+
+
+def test_an_infeasible_day_is_recorded_as_failed_with_its_log(day_demo):
+    ws = day_demo
+    cells = prioritize.group_tables(ws, "lifecycle")["cells"]
+    cells = cells.assign(mandatory=cells.cell_id == "reactivation_no_opens")
+    plan = prioritize.plan(ws, "lifecycle", as_of=ws.as_of, cells=cells,
+                           constraints=pd.DataFrame({"level": ["campaign"],
+                                                     "id": ["reactivation"],
+                                                     "max_count": [1], "max_cost": [None]}))
+    assert plan.allocation.status == "infeasible" and plan.allocation.contacts.empty
+    again = prioritize.reopen(ws, plan.run_id)
+    assert again["status"] == "infeasible" and "reactivation_no_opens" in set(
+        again["log"].cell_id)
+    assert ws.table("runs").filter(ws.table("runs").run_id == plan.run_id).status.execute(
+    ).tolist() == ["failed"]
+    with pytest.raises(ValueError, match="infeasible plan has nothing to export"):
+        prioritize.export(ws, plan, "unused")
+
+
+def test_the_command_line_prioritizes_a_day_and_says_what_is_wrong(day_demo, capsys):
+    path, day = str(day_demo.path), f"{day_demo.as_of:%Y-%m-%d}"
+    assert main(["prioritize", "--path", path, "--group", "lifecycle", "--as-of", day,
+                 "--mode", "optimal"]) == 0
+    out = capsys.readouterr().out
+    assert "optimizing mode: optimal" in out and "so optimizing gains +" in out
+    assert re.search(r"maximum (cost|contacts): one more (EUR of budget|contact) would add "
+                     r"\d+\.\d\d EUR", out)  # what a binding limit costs
+    assert main(["prioritize", "--path", path, "--group", "nope", "--as-of", day]) == 1
+    assert "no campaign group 'nope'; the workspace has lifecycle" in capsys.readouterr().err
+    assert main(["prioritize", "--path", path, "--as-of", day]) == 2
+    assert "--group" in capsys.readouterr().err

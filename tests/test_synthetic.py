@@ -37,7 +37,7 @@ def test_same_seed_gives_identical_tables():
 
 
 def test_every_table_has_the_canonical_columns_and_types(synth):
-    skipped = ("constraints", "suppressions", "runs")  # the demo has no limits and no list
+    skipped = ("suppressions", "runs")  # the demo has no suppression list and no runs yet
     assert list(synth.tables) == [t for t in TABLES if t not in skipped]
     for name, df in synth.tables.items():
         spec = TABLES[name]

@@ -62,7 +62,7 @@ __all__ = ["TABLE_NAMES", "Demo", "Truth", "generate"]
 
 TABLE_NAMES = ("customers", "transactions", "products", "events", "touchpoints", "messages",
                "consents", "feedback", "subscriptions", "contact_history", "campaigns",
-               "cells", "offers", "contact_policies")
+               "cells", "offers", "constraints", "contact_policies")
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.
                                   ids)
         tables["contact_history"] = step(messages.contact_history, world, welcome, groups,
                                          created, ids)
-        tables.update(campaigns.action_tables(world.as_of))
+        tables.update(campaigns.action_tables(world.as_of, len(tables["customers"])))
         truth = step(
             Truth, bgnbd={**_BGNBD, "time_unit": "W"}, gamma_gamma=dict(_GG),
             customers=_customer_truth(world, latent, acquired, bought, groups, email.issue,

@@ -1,6 +1,9 @@
 """The demo's campaigns as data: one campaign per lifecycle program, all in the campaign group
 ``lifecycle``; a cell per communication package and channel (from the programs' own
-definitions, :meth:`lifecycle.programs.Program.cell_table`); the offers; two contact policies.
+definitions, :meth:`lifecycle.programs.Program.cell_table`); the offers; two contact policies;
+and the limits of a day's run, scaled to the number of customers (:func:`action_tables`):
+a budget for the group, and caps on the two campaigns that send the most, so that the
+campaigns compete and prioritization has something to decide.
 
 The money is the demo's stated assumption, not something the data implies: an e-mail costs
 EUR 0.004 to send and an SMS EUR 0.06; a discount offer costs its discount on the expected
@@ -51,8 +54,12 @@ _NAMES = {"welcome": "Welcome", "cross_sell": "Cross-sell: phone accessories",
           "reactivation": "Reactivation triggers"}
 
 
-def action_tables(as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """``campaigns``, ``cells``, ``offers`` and ``contact_policies`` of the demo."""
+def action_tables(as_of: pd.Timestamp, customers: int = 50_000) -> dict[str, pd.DataFrame]:
+    """``campaigns``, ``cells``, ``offers``, ``contact_policies`` and ``constraints`` of the
+    demo of ``customers`` customers. A day's run may spend EUR 12 per thousand customers
+    (about half of what the programs would select on the demo's last day), send at most
+    60 reactivation messages per thousand customers, and at most 0.4 retention SMS with the
+discount offer per thousand."""
     from lifecycle import programs
 
     chosen = [program for program, _ in programs.PROGRAMS.values()]
@@ -78,9 +85,15 @@ def action_tables(as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
     policies = pd.DataFrame({
         "policy_id": ["email_week", "sms_week"], "max_contacts": [4.0, 1.0],
         "channel": ["email", "sms"], "window_days": [7.0, 7.0]})
+    per = customers / 1000
+    constraints = pd.DataFrame({
+        "level": ["group", "campaign", "cell"], "id": ["lifecycle", "reactivation",
+                                                      "retention_discount_sms"],
+        "max_count": [None, round(60 * per), round(0.4 * per)],
+        "max_cost": [round(12 * per, 2), None, None]})
     return {name: _typed(name, frame) for name, frame in (
         ("campaigns", campaigns), ("cells", cells), ("offers", offers),
-        ("contact_policies", policies))}
+        ("contact_policies", policies), ("constraints", constraints))}
 
 
 def _typed(name: str, frame: pd.DataFrame) -> pd.DataFrame:

@@ -149,7 +149,7 @@ def main() -> None:
     for i, customers in enumerate(int(c) for c in args.exact_customers.split(",") if c):
         small = instance(customers, seed=1)
         first, _ = _run(small, "priority")
-        best, mine = _run(small, "optimal")
+        best, mine = _run(small, "optimal", exact_pairs=len(small[0]))
         print(f"{customers:,} customers, {len(small[0]):,} pairs: exact optimizing mode "
               f"{mine:.2f} s, value {best.objective:,.4f}, bound {best.bound:,.4f}, gap "
               f"{best.gap:.1e}, {best.status}; {best.objective / first.objective - 1:+.1%} "

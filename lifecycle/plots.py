@@ -750,4 +750,4 @@ def allocation_figure(frame: pd.DataFrame, *, value: str = "contacts",
                                               "categoryorder": "array",
                                               "categoryarray": [label(c) for c in order]})
     return style(fig, title=title, money=money, currency=currency,
-                 height=max(340, 60 + 22 * len(order) * max(len(fig.data), 1) // 2))
+                 height=max(340, 100 + 18 * len(order) * max(len(fig.data), 1)))

@@ -69,7 +69,8 @@ from lifecycle._frames import lazy, require
 from lifecycle.formats import count
 from lifecycle.schema import DataError, Problem
 
-__all__ = ["MODES", "Allocation", "Plan", "export", "group_tables", "optimize", "plan", "reopen"]
+__all__ = ["MODES", "Allocation", "Plan", "day_rows", "export", "group_tables", "optimize",
+           "plan", "reopen"]
 
 MODES = ("priority", "optimal")
 OBJECTIVES = ("value", "profit")
@@ -889,8 +890,23 @@ def group_tables(workspace, group: str) -> dict[str, pd.DataFrame]:
             "policies": policies}
 
 
+def day_rows(workspace, campaign_ids, *, as_of) -> pd.DataFrame:
+    """The day's selections of the programs of ``campaign_ids`` (treated and control rows,
+    :func:`lifecycle.programs.evaluate`), in one frame."""
+    from lifecycle import programs
+
+    chosen = [p for p, _ in programs.PROGRAMS.values() if p.campaign_id in set(campaign_ids)]
+    day = pd.Timestamp(as_of).normalize()
+    rows = [r for r in (programs.evaluate(workspace, p, as_of=day) for p in chosen) if len(r)]
+    if rows:
+        return pd.concat(rows, ignore_index=True)
+    return pd.DataFrame(columns=["customer_id", "campaign_id", "cell_id", "channel",
+                                 "control"])
+
+
 def plan(workspace, group: str, *, as_of, mode: str = "priority", objective: str = "value",
-         cells=None, constraints=None, policies=None, record: bool = True) -> Plan:
+         cells=None, constraints=None, policies=None, record: bool = True,
+         rows: pd.DataFrame | None = None) -> Plan:
     """Prioritize the day's selections of a campaign group's programs, and record the run.
 
     The candidates are the treated rows of every program of the group for the day
@@ -900,7 +916,7 @@ def plan(workspace, group: str, *, as_of, mode: str = "priority", objective: str
     row of ``runs`` (kind ``prioritize``, status ``dry-run``, or ``failed`` when
     infeasible) holding its inputs and its result, so that it can be reopened
     (:func:`reopen`); nothing is sent or written to the contact history until
-    :func:`export`.
+    :func:`export`. ``rows``: the day's selections when already drawn (:func:`day_rows`).
     """
     import uuid
 
@@ -916,10 +932,8 @@ def plan(workspace, group: str, *, as_of, mode: str = "priority", objective: str
                                                                            "policies")}
     chosen = [p for p, _ in programs.PROGRAMS.values()
               if p.campaign_id in set(inputs["cells"].campaign_id)]
-    rows = [programs.evaluate(workspace, p, as_of=day) for p in chosen]
-    rows = pd.concat([r for r in rows if len(r)] or [programs._empty(chosen[0])],
-                     ignore_index=True) if chosen else pd.DataFrame(
-        columns=["customer_id", "campaign_id", "cell_id", "channel", "control"])
+    if rows is None:
+        rows = day_rows(workspace, inputs["cells"].campaign_id, as_of=day)
     control = rows.control.fillna(False).astype(bool)
     send_at = day + pd.Timedelta(hours=max((p.send_hour for p in chosen), default=8))
     history = (workspace.table("contact_history") if "contact_history" in workspace.tables()

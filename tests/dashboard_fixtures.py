@@ -24,6 +24,7 @@ own browsers are never downloaded.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -150,6 +151,38 @@ def serving(workspace: Path, folder: Path, *, notebooks: Path = DASHBOARDS,
         yield server
     finally:
         _stop(process)
+
+
+@contextmanager
+def serving_alone(demo_path: Path, folder: Path, notebook: str
+                  ) -> Iterator[tuple[VoilaServer, Path, Path]]:
+    """Serve the dashboard ``notebook`` alone over a copy of the demo in ``folder`` (for a
+    page that writes), with its exports in ``folder/exports``: the server, the workspace
+    copy and the exports folder."""
+    workspace, exports, notebooks = folder / "demo.duckdb", folder / "exports", folder / "nb"
+    shutil.copy(demo_path, workspace)
+    notebooks.mkdir()
+    shutil.copy(DASHBOARDS / notebook, notebooks)
+    with serving(workspace, folder, notebooks=notebooks,
+                 LIFECYCLE_EXPORTS=str(exports)) as server:
+        yield server, workspace, exports
+
+
+def alone_fixtures(notebook: str, tag: str):
+    """``served, open_page`` for a test module of one writing dashboard: a module-scoped
+    :func:`serving_alone` server, and a function that opens its page (:func:`pages_of`).
+    Bind them by these names in the module: ``served, open_page = alone_fixtures(...)``."""
+    @pytest.fixture(scope="module")
+    def served(demo_path, tmp_path_factory):
+        with serving_alone(demo_path, tmp_path_factory.mktemp(tag), notebook) as served:
+            yield served
+
+    @pytest.fixture
+    def open_page(served, browser):
+        with pages_of(served[0], browser) as open_:
+            yield lambda: open_(notebook)
+
+    return served, open_page
 
 
 @pytest.fixture(scope="session")

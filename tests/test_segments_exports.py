@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import dashboard_fixtures
@@ -29,24 +28,7 @@ DASHBOARD = "segments-and-exports.ipynb"
 EXPORT_TIMEOUT_MS = 60_000
 
 
-@pytest.fixture(scope="module")
-def served(demo_path, tmp_path_factory):
-    """A Voila server over a copy of the demo; its workspace and exports folder."""
-    folder = tmp_path_factory.mktemp("segments")
-    workspace, exports, notebooks = folder / "demo.duckdb", folder / "exports", folder / "nb"
-    shutil.copy(demo_path, workspace)
-    notebooks.mkdir()
-    shutil.copy(dashboard_fixtures.DASHBOARDS / DASHBOARD, notebooks)
-    with dashboard_fixtures.serving(workspace, folder, notebooks=notebooks,
-                                    LIFECYCLE_EXPORTS=str(exports)) as server:
-        yield server, workspace, exports
-
-
-@pytest.fixture
-def open_page(served, browser):
-    server, _, _ = served
-    with dashboard_fixtures.pages_of(server, browser) as open_:
-        yield lambda: open_(DASHBOARD)
+served, open_page = dashboard_fixtures.alone_fixtures(DASHBOARD, "segments")
 
 
 def choose_segment(page, prefix: str) -> str:

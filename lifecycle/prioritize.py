@@ -684,11 +684,11 @@ def _repaired(s: _Split, take: np.ndarray, adjusted: np.ndarray) -> np.ndarray:
         if excess <= 1e-9:
             continue
         members = np.flatnonzero(take & (s.usage[k, s.cell] > 0))
+        members = members[np.argsort(adjusted[members] / s.usage[k, s.cell[members]],
+                                     kind="stable")]
         per = s.usage[k, s.cell[members]]
-        members = members[np.argsort(adjusted[members] / per, kind="stable")]
-        drop = np.cumsum(s.usage[k, s.cell[members]]) - s.usage[k, s.cell[members]] < excess - 1e-9
-        take[members[drop]] = False
-    n = len(s.any_room) if s.any_room is not None else s.channel_room.shape[0]
+        take[members[np.cumsum(per) - per < excess - 1e-9]] = False  # until it fits
+    n = len(s.channel_room)
     for _ in range(50):
         used = s.usage @ np.bincount(s.cell[take], minlength=n_cells)
         slack = s.room - used

@@ -95,9 +95,6 @@ def _prioritize(args) -> None:
 
     ws = Workspace.open(args.path)
     day = pd.Timestamp(args.as_of)
-    if ws.as_of is not None and day > ws.as_of:
-        raise ValueError(f"the workspace's data ends {ws.as_of:%Y-%m-%d}: load the data up to "
-                         f"{day:%Y-%m-%d} before prioritizing that day")
     plan = prioritize.plan(ws, args.group, as_of=day, mode=args.mode,
                            objective=args.objective)
     a = plan.allocation

@@ -70,7 +70,7 @@ from lifecycle.formats import count
 from lifecycle.schema import DataError, Problem
 
 __all__ = ["MODES", "Allocation", "Plan", "day_rows", "export", "group_tables", "optimize",
-           "plan", "reopen"]
+           "plan", "recorded", "reopen", "summary"]
 
 MODES = ("priority", "optimal")
 OBJECTIVES = ("value", "profit")
@@ -268,8 +268,7 @@ def _policies(cells, policies, history, as_of, customers, n) -> list[_Policy]:
             "customer_id", "cell_id", "planned_at",
             *(["channel"] if table.channel.notna().any() else [])])
         cell_ids = past.cell_id.astype(str)
-        past = past[~cell_ids.isin(excluded) & ~((cell_ids == "control")
-                                                 | cell_ids.str.endswith("_control"))]
+        past = past[~cell_ids.isin(excluded) & ~_is_control(cell_ids)]
     index = pd.Index(customers)
     out = []
     for row in table.itertuples():
@@ -295,6 +294,11 @@ def _policies(cells, policies, history, as_of, customers, n) -> list[_Policy]:
                            f"{when}", applies, limit, before,
                            row.channel if isinstance(row.channel, str) else None))
     return out
+
+
+def _is_control(cell_ids: pd.Series) -> pd.Series:
+    """Held-out control cells (not contacted): ``control`` and ``<name>_control``."""
+    return (cell_ids == "control") | cell_ids.str.endswith("_control")
 
 
 def _by_cell(p: _Problem) -> list[np.ndarray]:
@@ -499,7 +503,8 @@ class _Split:
     usage: np.ndarray  # limits x cells
     room: np.ndarray  # per limit
     scale: np.ndarray  # per limit: its largest coefficient (usage and room are divided by it)
-    channel: np.ndarray  # per free pair: policy key (-1: not counted by any policy)
+    channel: np.ndarray  # per free pair: its channel's policy key (-1: none on its channel,
+    # -2: its cell is excluded from policies)
     any_room: np.ndarray | None  # per customer: room on any channel (None: no such policy)
     channel_room: np.ndarray  # customers x channel keys
     blocks: list[np.ndarray]  # free pairs as (customers x k) matrices, by their count k
@@ -876,8 +881,7 @@ def group_tables(workspace, group: str) -> dict[str, pd.DataFrame]:
         raise ValueError(f"no campaign group {group!r}; the workspace has "
                          f"{', '.join(sorted(found.group_id.unique())) or 'none'}")
     cells = workspace.table("cells").execute()
-    cells = cells[cells.campaign_id.isin(mine.campaign_id)
-                  & ~cells.cell_id.str.endswith("_control") & (cells.cell_id != "control")]
+    cells = cells[cells.campaign_id.isin(mine.campaign_id) & ~_is_control(cells.cell_id)]
     cells = cells.assign(group_id=group).reset_index(drop=True)
     empty = pd.DataFrame(columns=["level", "id", "max_count", "max_cost"])
     constraints = workspace.table("constraints").execute() if "constraints" in have else empty
@@ -890,14 +894,21 @@ def group_tables(workspace, group: str) -> dict[str, pd.DataFrame]:
             "policies": policies}
 
 
+def _programs_of(campaign_ids) -> list:
+    """The lifecycle programs of these campaigns."""
+    from lifecycle import programs
+
+    return [p for p, _ in programs.PROGRAMS.values() if p.campaign_id in set(campaign_ids)]
+
+
 def day_rows(workspace, campaign_ids, *, as_of) -> pd.DataFrame:
     """The day's selections of the programs of ``campaign_ids`` (treated and control rows,
     :func:`lifecycle.programs.evaluate`), in one frame."""
     from lifecycle import programs
 
-    chosen = [p for p, _ in programs.PROGRAMS.values() if p.campaign_id in set(campaign_ids)]
     day = pd.Timestamp(as_of).normalize()
-    rows = [r for r in (programs.evaluate(workspace, p, as_of=day) for p in chosen) if len(r)]
+    rows = [r for r in (programs.evaluate(workspace, p, as_of=day)
+                        for p in _programs_of(campaign_ids)) if len(r)]
     if rows:
         return pd.concat(rows, ignore_index=True)
     return pd.DataFrame(columns=["customer_id", "campaign_id", "cell_id", "channel",
@@ -920,9 +931,10 @@ def plan(workspace, group: str, *, as_of, mode: str = "priority", objective: str
     """
     import uuid
 
-    from lifecycle import programs
-
     day = pd.Timestamp(as_of).normalize()
+    if workspace.as_of is not None and day > workspace.as_of:
+        raise ValueError(f"the workspace's data ends {workspace.as_of:%Y-%m-%d}: load the data "
+                         f"up to {day:%Y-%m-%d} before prioritizing that day")
     stored = group_tables(workspace, group)
     inputs = {"mode": mode, "objective": objective,
               "cells": stored["cells"] if cells is None else _frame(cells, "cells"),
@@ -930,8 +942,7 @@ def plan(workspace, group: str, *, as_of, mode: str = "priority", objective: str
                               else _frame(constraints, "constraints")),
               "policies": stored["policies"] if policies is None else _frame(policies,
                                                                            "policies")}
-    chosen = [p for p, _ in programs.PROGRAMS.values()
-              if p.campaign_id in set(inputs["cells"].campaign_id)]
+    chosen = _programs_of(inputs["cells"].campaign_id)
     if rows is None:
         rows = day_rows(workspace, inputs["cells"].campaign_id, as_of=day)
     control = rows.control.fillna(False).astype(bool)
@@ -962,14 +973,31 @@ def _records(frame: pd.DataFrame | None) -> list[dict] | None:
     return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
+_INPUTS = ("cells", "constraints", "policies")
+_RESULTS = ("counts", "log", "limits", "baseline")
+
+
+def summary(plan: Plan) -> dict:
+    """A plan as :func:`reopen` gives it back once recorded: ``run_id, group, as_of, mode,
+    objective``, the inputs ``cells, constraints, policies``, and the result ``status,
+    objective_value, bound, gain, counts, log, limits, baseline`` (the priority mode's
+    counts in the optimizing mode, else None)."""
+    a = plan.allocation
+    return {"run_id": plan.run_id, "group": plan.group, "as_of": plan.as_of,
+            "mode": plan.inputs["mode"], "objective": plan.inputs["objective"],
+            **{k: plan.inputs[k] for k in _INPUTS}, "status": a.status,
+            "objective_value": a.objective, "bound": a.bound, "gain": plan.gain,
+            "counts": a.counts, "log": a.log, "limits": a.limits,
+            "baseline": None if plan.baseline is None else plan.baseline.counts}
+
+
 def _record_plan(workspace, plan: Plan, started) -> None:
-    allocation = plan.allocation
-    parameters = {"group": plan.group, **{k: v if isinstance(v, str) else _records(v)
-                                          for k, v in plan.inputs.items()}}
+    allocation, about = plan.allocation, summary(plan)
+    parameters = {"group": plan.group, "mode": about["mode"], "objective": about["objective"],
+                  **{k: _records(about[k]) for k in _INPUTS}}
     counts = {"status": allocation.status, "objective": allocation.objective,
               "bound": allocation.bound, "contacts": len(allocation.contacts),
-              "gain": plan.gain, "counts": _records(allocation.counts),
-              "log": _records(allocation.log), "limits": _records(allocation.limits)}
+              "gain": plan.gain, **{k: _records(about[k]) for k in _RESULTS}}
     run = pd.DataFrame([{
         "run_id": plan.run_id, "kind": "prioritize", "as_of": plan.as_of,
         "started_at": started,
@@ -980,10 +1008,22 @@ def _record_plan(workspace, plan: Plan, started) -> None:
         workspace.append("runs", run)
 
 
+def recorded(workspace, group: str) -> pd.DataFrame:
+    """The group's recorded prioritization runs, newest first: ``run_id, started_at, mode,
+    status``."""
+    columns = ["run_id", "started_at", "mode", "status"]
+    if "runs" not in workspace.tables():
+        return pd.DataFrame(columns=columns)
+    runs = workspace.table("runs")
+    found = runs.filter((runs.kind == "prioritize")
+                        & runs.run_id.startswith(f"prioritize-{group}-")).execute()
+    found = found.assign(mode=[json.loads(p)["mode"] for p in found.parameters],
+                         status=[json.loads(c)["status"] for c in found.counts])
+    return found.sort_values("started_at", ascending=False)[columns].reset_index(drop=True)
+
+
 def reopen(workspace, run_id: str) -> dict:
-    """A recorded prioritization run as it was: ``run_id, group, as_of, mode, objective``,
-    its inputs ``cells, constraints, policies`` and its result ``status, objective_value,
-    bound, gain, counts, log, limits`` (frames where tables)."""
+    """A recorded prioritization run as it was, in the shape of :func:`summary`."""
     runs = workspace.table("runs")
     found = runs.filter((runs.run_id == run_id) & (runs.kind == "prioritize")).execute()
     if found.empty:
@@ -996,10 +1036,10 @@ def reopen(workspace, run_id: str) -> dict:
 
     return {"run_id": run_id, "group": parameters["group"], "as_of": row.as_of,
             "mode": parameters["mode"], "objective": parameters["objective"],
-            **{k: frame(parameters[k]) for k in ("cells", "constraints", "policies")},
+            **{k: frame(parameters[k]) for k in _INPUTS},
             "status": counts["status"], "objective_value": counts["objective"],
             "bound": counts["bound"], "gain": counts["gain"],
-            **{k: frame(counts[k]) for k in ("counts", "log", "limits")}}
+            **{k: frame(counts.get(k)) for k in _RESULTS}}
 
 
 def export(workspace, plan: Plan, out, *, format: str = "csv") -> pd.DataFrame:

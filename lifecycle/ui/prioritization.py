@@ -21,7 +21,6 @@ per cell ``lc-edit-<cell id>-<field>`` (``priority``, ``mandatory``, ``max_count
 from __future__ import annotations
 
 import html
-import json
 import math
 import traceback
 
@@ -39,6 +38,7 @@ __all__ = ["build_prioritization_app"]
 GROUP = "lifecycle"
 _FLAGS = ("mandatory", "exclude_constraints", "exclude_policies")
 _NUMBERS = ("max_count", "max_cost")
+_MODE_WORDS = {"priority": "priority", "optimal": "optimizing"}
 
 
 def _number(text: str) -> float | None:
@@ -151,23 +151,13 @@ class _Editors:
                                  selected_index=0)
 
 
-def _summary(plan: prioritize.Plan) -> dict:
-    """A plan in the shape :func:`lifecycle.prioritize.reopen` gives a recorded one."""
-    a = plan.allocation
-    return {"run_id": plan.run_id, "as_of": plan.as_of, "mode": a.mode,
-            "objective": plan.inputs["objective"], "status": a.status,
-            "objective_value": a.objective, "bound": a.bound, "gain": plan.gain,
-            "counts": a.counts, "log": a.log, "limits": a.limits,
-            "baseline": None if plan.baseline is None else plan.baseline.counts}
-
-
 def _view(results: dict, currency: str | None):
     def view(state: dict) -> list[dict]:
         shown = results.get(state["run"])
         if shown is None:
             return [note("start", "Edit the cells and limits if you like, choose the mode, and "
                                   "press **Optimize now**.")]
-        mode = "optimizing" if shown["mode"] == "optimal" else "priority"
+        mode = _MODE_WORDS[shown["mode"]]
         if shown["status"] == "infeasible":
             log = shown["log"]
             return [cards([Card("status", "Result", 0, "Infeasible",
@@ -227,20 +217,11 @@ def _view(results: dict, currency: str | None):
 
 
 def _runs(workspace, group: str) -> list[tuple[str, str]]:
-    """The reopen dropdown: the group's recorded prioritization runs, newest first."""
-    if "runs" not in workspace.tables():
-        return []
-    runs = workspace.table("runs")
-    found = runs.filter(runs.kind == "prioritize").execute()
-    found = found[found.run_id.str.startswith(f"prioritize-{group}-")]
-    found = found.sort_values("started_at", ascending=False)
-    out = []
-    for row in found.itertuples():
-        parameters, counts_ = json.loads(row.parameters), json.loads(row.counts)
-        mode = "optimizing" if parameters["mode"] == "optimal" else "priority"
-        out.append((f"{pd.Timestamp(row.started_at):%d %b %Y %H:%M}, {mode}, "
-                    f"{counts_['status']} ({row.run_id[-8:]})", row.run_id))
-    return out
+    """The reopen dropdown: the group's recorded runs, newest first."""
+    return [("Reopen a run…", "")] + [
+        (f"{row.started_at:%d %b %Y %H:%M}, {_MODE_WORDS[row.mode]}, {row.status} "
+         f"({row.run_id[-8:]})", row.run_id)
+        for row in prioritize.recorded(workspace, group).itertuples()]
 
 
 def build_prioritization_app(workspace, group: str = GROUP):
@@ -263,7 +244,7 @@ def build_prioritization_app(workspace, group: str = GROUP):
     optimize.add_class("lifecycle-optimize")
     send = widgets.Button(description="Export selection", icon="download", disabled=True)
     send.add_class("lifecycle-export")
-    reopen = widgets.Dropdown(options=[("Reopen a run…", "")] + _runs(workspace, group),
+    reopen = widgets.Dropdown(options=_runs(workspace, group),
                               layout=widgets.Layout(width="330px"))
     reopen.add_class("lifecycle-reopen")
     result = widgets.HTML(_result_html("idle"))
@@ -286,8 +267,8 @@ def build_prioritization_app(workspace, group: str = GROUP):
                                    constraints=constraints, rows=held["rows"])
             held["plan"] = plan
             send.disabled = plan.allocation.status == "infeasible"
-            show(_summary(plan))
-            reopen.options = [("Reopen a run…", "")] + _runs(workspace, group)
+            show(prioritize.summary(plan))
+            reopen.options = _runs(workspace, group)
         except Exception as error:
             traceback.print_exc()
             result.value = _result_html("failed", f"<p class='lc-error'>{html.escape(str(error))}"
@@ -321,7 +302,7 @@ def build_prioritization_app(workspace, group: str = GROUP):
         editors.load(found["cells"], found["constraints"])
         mode.value, objective.value = found["mode"], found["objective"]
         held["plan"], send.disabled = None, True
-        show({**found, "baseline": None})
+        show(found)
 
     optimize.on_click(on_optimize)
     send.on_click(on_export)

@@ -152,6 +152,34 @@ def test_collection_in_hash_buckets_gives_the_same_summary(cdnow, monkeypatch):
     pd.testing.assert_frame_equal(parts, whole)
 
 
+_COLUMN = st.one_of(
+    st.lists(st.integers(-3, 40), min_size=1, max_size=60),  # small whole numbers: counted
+    st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=60),  # hashed
+    st.lists(st.sampled_from([0.0, 0.5, 2.0, 1e7]), min_size=1, max_size=60))  # both kinds
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_COLUMN, min_size=1, max_size=3), st.booleans())
+def test_distinct_rows_are_numbered_in_lexicographic_order(columns, wide):
+    n = min(map(len, columns))
+    arrays = [np.asarray(c[:n]) for c in columns]
+    if wide:  # whole numbers too far apart to count: hashed
+        arrays.append(np.arange(n, dtype=np.int64) * 2**23)
+    key, rows = _kernels._group(*arrays)
+    rows_seen = list(zip(*(a.tolist() for a in arrays), strict=True))
+    distinct = sorted(set(rows_seen))
+    expected = [distinct.index(row) for row in rows_seen]
+    assert key.tolist() == expected
+    assert all(key[rows[code]] == code for code in range(len(distinct)))
+
+
+def test_distinct_rows_of_many_combinations_are_numbered_by_hashing_alike():
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 5000, 20_000).astype("float64") for _ in range(3)]  # 1.25e11
+    key, _ = _kernels._group(*arrays)
+    _, expected = np.unique(np.stack(arrays, axis=1), axis=0, return_inverse=True)
+    np.testing.assert_array_equal(key, expected.ravel())
+
 def test_calibration_holdout_by_hand():
     tx = _tx([("a", "2024-01-01", 10.0), ("a", "2024-01-15", 20.0),
               ("a", "2024-02-05", 30.0), ("a", "2024-02-05 12:00", 6.0),

@@ -137,17 +137,21 @@ def _group(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(arrays[0])
     key, size = np.zeros(n, dtype=np.int64), 1
     for a in arrays:
-        codes, uniques = pd.factorize(a, sort=True, use_na_sentinel=False)
-        if size * len(uniques) >= 2**62:
+        codes, n_values = _ranks(a)
+        if size * n_values >= 2**62:
             key = pd.factorize(key, sort=True)[0]
             size = int(key.max()) + 1
-        key *= len(uniques)
+        key *= n_values
         key += codes
-        size *= len(uniques)
+        size *= n_values
         del codes
-    if size <= min(n, 2**22):  # few combinations: dense codes without hashing
-        dense = np.cumsum(np.bincount(key, minlength=size) > 0) - 1
-        np.take(dense, key, out=key)
+    if size <= 2**24:  # ranks by a flag per combination (at most 16 + 64 MB), no hashing
+        present = np.zeros(size, dtype=bool)
+        present[key] = True
+        rank = np.cumsum(present, dtype=np.int32)
+        rank -= 1
+        key = rank[key]
+        del present, rank
     else:
         key = pd.factorize(key, sort=True)[0]
     rows = np.empty(int(key.max()) + 1 if n else 0, dtype=np.int64)
@@ -155,6 +159,24 @@ def _group(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         stop = min(start + _CHUNK, n)
         rows[key[start:stop]] = np.arange(start, stop)
     return key, rows
+
+
+def _ranks(a: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each value's rank among the distinct values of ``a`` (int64), and how many there are.
+
+    Whole numbers in a range below 2**22 (frequencies, and recency and T in days) are ranked
+    by counting, without hashing: a fifth of ``pd.factorize``'s time at millions of rows.
+    """
+    if len(a) and a.dtype.kind in "iuf":
+        low, high = a.min(), a.max()
+        if np.isfinite(low) and np.isfinite(high) and high - low < 2**22:
+            codes = a.astype(np.int64) - np.int64(low)
+            if a.dtype.kind != "f" or np.array_equal(codes + np.int64(low), a):
+                present = np.bincount(codes, minlength=int(high - low) + 1) > 0
+                rank = np.cumsum(present) - 1
+                return np.take(rank, codes, out=codes), int(rank[-1]) + 1
+    codes, uniques = pd.factorize(a, sort=True, use_na_sentinel=False)
+    return codes.astype(np.int64, copy=False), len(uniques)
 
 
 def _value_order(x: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -29,11 +29,13 @@ policies and exclusions, as a binary program, with HiGHS (the solver scipy ships
 :func:`scipy.optimize.linprog` and :func:`~scipy.optimize.milp`: no extra dependency). It
 works in one of two ways, by size:
 
-- Up to ``exact_pairs`` candidate pairs (200,000 by default) it is **exact**. The linear
-  relaxation bounds the best possible value and is integral but for a few pairs (about one
-  per binding cost limit), which are rounded; branch and bound then proves the allocation
-  best, over the pairs whose reduced cost is within the gap (the others cannot change in
-  any better allocation).
+- Up to ``exact_pairs`` candidate pairs (200,000 by default) it is **exact**. The program
+  has each cell's count as a variable: the pairs meet only their customer's policies and
+  their cell's count, which makes the relaxation integral for whole cell counts, so limits
+  on counts alone are solved by the relaxation. A cost limit over cells of different costs
+  is counted in its costs' common unit (0.004 and 0.06 EUR: whole multiples of 0.004), and
+  branch and bound branches on its count per cost: at 200,000 pairs it proves the best
+  allocation in about a minute (see ``bench/bench_prioritize.py``).
 - Beyond, by **Lagrangian decomposition**: a price on each limit splits the problem by
   customer, each customer's best contacts at given prices are found greedily (their
   policies nest: those on any channel cover those on one), any prices give an upper bound,
@@ -59,7 +61,9 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -423,19 +427,109 @@ def _model(p: _Problem):
     return index, matrix, np.asarray(upper, float), mandatory[index].astype(float)
 
 
+def _integer_row(row: np.ndarray, bound: float) -> tuple[float, float]:
+    """``(scale, bound)``: a limit over cell counts as whole numbers. With costs that are
+    multiples of a common unit (0.004 and 0.06 EUR: 0.004) the row times ``scale`` has whole
+    coefficients, so its bound rounds down to a whole number (159.9456 EUR: 39,986 units).
+    Costs without a small common unit keep the row as it is (scale 1, bound unchanged)."""
+    values = [Fraction(v).limit_denominator(10**6) for v in row[row > 0]]
+    if not values or any(abs(float(f) - v) > 1e-12 * v for f, v in zip(values, row[row > 0],
+                                                                           strict=True)):
+        return 1.0, bound
+    unit = Fraction(math.gcd(*(f.numerator for f in values)),
+                    math.lcm(*(f.denominator for f in values)))
+    scale = float(1 / unit)
+    if max(row) * scale > 1e6:
+        return 1.0, bound
+    scaled = bound * scale
+    return scale, math.floor(scaled + 1e-9 * max(1.0, abs(scaled)))
+
+
+@dataclass
+class _Program:
+    """The binary program with each cell's count ``N`` and each cost limit's count per cost
+    ``S`` as variables (``x`` the pairs, then ``N``, then ``S``).
+
+    The pairs meet only two families of rows: each customer's policies (nested) and their
+    cell (``sum x = N``). Rows of two nested families make a totally unimodular matrix, so
+    for whole ``N`` the best ``x`` is whole. Limits are rows over ``N``: cost limits mix
+    cells of different costs, and their whole-number counts per cost (``S``) are what
+    branch and bound needs to branch on (the relaxation moves a fraction of a contact from
+    an SMS to e-mails, which branching on single pairs or cells chases around for ever)."""
+
+    n: int  # pairs
+    k: int  # cells
+    g: int  # counts per cost
+    c: np.ndarray  # to minimise: minus the weights
+    upper_rows: object  # limits (over N), then policies (over x)
+    upper: np.ndarray
+    equal_rows: object  # sum x - N = 0 per cell, then G N - S = 0
+    lower_bounds: np.ndarray
+    upper_bounds: np.ndarray
+    scale: np.ndarray  # per limit (``_Problem.rows()``): units per unit of the limit
+
+
+def _program(p: _Problem, index: np.ndarray, matrix, upper: np.ndarray, lower: np.ndarray
+             ) -> _Program:
+    from scipy import sparse
+
+    n, k, limits = len(index), len(p.cells), p.rows()
+    cell = p.cell[index]
+    scaled = [_integer_row(row, bound) for _, row, bound in limits]
+    rows = np.array([row * f for (_, row, _), (f, _) in zip(limits, scaled, strict=True)]
+                    ).reshape(len(limits), k)
+    by_cost = [(rows[i] == v).astype(float) for i, (_, row, _) in enumerate(limits)
+               for v in np.unique(rows[i][row > 0]) if len(np.unique(row[row > 0])) > 1]
+    g = len(by_cost)
+    n_policy = matrix.shape[0] - len(limits)
+    upper_rows = sparse.vstack([
+        sparse.hstack([sparse.csr_array((len(limits), n)), sparse.csr_array(rows),
+                       sparse.csr_array((len(limits), g))]),
+        sparse.hstack([matrix[len(limits):], sparse.csr_array((n_policy, k + g))])]).tocsr()
+    members = sparse.csr_array((np.ones(n), (cell, np.arange(n))), shape=(k, n))
+    counts = np.bincount(cell, minlength=k).astype(float)
+    groups = np.array(by_cost).reshape(g, k)
+    equal_rows = sparse.vstack([
+        sparse.hstack([members, -sparse.eye_array(k), sparse.csr_array((k, g))]),
+        sparse.hstack([sparse.csr_array((g, n)), sparse.csr_array(groups),
+                       -sparse.eye_array(g)])]).tocsr()
+    return _Program(n=n, k=k, g=g, c=np.concatenate([-p.weight[index], np.zeros(k + g)]),
+                    upper_rows=upper_rows,
+                    upper=np.concatenate([[b for _, b in scaled], upper[len(limits):]]),
+                    equal_rows=equal_rows, lower_bounds=np.concatenate([lower, np.zeros(k + g)]),
+                    upper_bounds=np.concatenate([np.ones(n), counts, groups @ counts]),
+                    scale=np.array([f for f, _ in scaled]))
+
+
+def _solved(q: _Program, whole: np.ndarray, time_limit: float, fix=None):
+    """HiGHS' branch and bound on ``q`` with ``whole`` variables integer (``fix``: values
+    the ``S`` are held at)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    lower, upper = q.lower_bounds.copy(), q.upper_bounds.copy()
+    if fix is not None:
+        lower[q.n + q.k:] = upper[q.n + q.k:] = fix
+    zeros = np.zeros(q.equal_rows.shape[0])
+    return milp(q.c, integrality=whole.astype(int), bounds=Bounds(lower, upper),
+                constraints=[LinearConstraint(q.upper_rows, -np.inf, q.upper),
+                             LinearConstraint(q.equal_rows, zeros, zeros)],
+                options={"mip_rel_gap": 1e-9, "time_limit": max(time_limit, 1.0)})
+
+
 def _optimal(p: _Problem, *, time_limit: float, exact_pairs: int
              ) -> tuple[np.ndarray, str, float, np.ndarray]:
     """A best allocation (a boolean per pair), its status, an upper bound and the price of
     each limit (:meth:`_Problem.rows`: the value one more unit of it would add, from the
     linear relaxation's duals).
 
-    Over ``exact_pairs`` pairs: :func:`_decomposed`. Else the linear relaxation (HiGHS)
-    gives the bound and a solution that is integral but for a few pairs (as many as limits
-    with costs bind); those are rounded down (every limit and policy is a maximum, so that
-    stays feasible) and added back one by one where they fit. When that is not yet provably
-    best, the pairs whose reduced cost exceeds the remaining gap are fixed (no better
-    solution changes them) and branch and bound (HiGHS) solves the rest exactly."""
-    from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+    Over ``exact_pairs`` pairs: :func:`_decomposed`. Else :class:`_Program`: its linear
+    relaxation (HiGHS) gives the prices and, when no cost limit binds, the answer. Else
+    branch and bound with only the counts per cost ``S`` whole: a relaxation of the
+    program, so its optimum bounds it, and its allocation is whole whenever its cell counts
+    are (then it is the program's optimum). When they are not, the ``S`` are held and branch
+    and bound makes the cell counts whole too. Any fraction left (within the solver's
+    tolerance) is rounded down and the room refilled."""
+    from scipy.optimize import linprog
 
     if len(p.cust) > exact_pairs:
         take, bound, prices = _decomposed(p)
@@ -445,39 +539,42 @@ def _optimal(p: _Problem, *, time_limit: float, exact_pairs: int
     prices = np.zeros(len(p.rows()))
     if not len(index):
         return take, "optimal", 0.0, prices
-    weight = p.weight[index]
-    lp = linprog(-weight, A_ub=matrix if len(upper) else None,
-                 b_ub=upper if len(upper) else None,
-                 bounds=np.column_stack([lower, np.ones(len(index))]), method="highs")
+    started = time.perf_counter()
+    q = _program(p, index, matrix, upper, lower)
+    lp = linprog(q.c, A_ub=q.upper_rows, b_ub=q.upper, A_eq=q.equal_rows,
+                 b_eq=np.zeros(q.equal_rows.shape[0]),
+                 bounds=np.column_stack([q.lower_bounds, q.upper_bounds]), method="highs")
     if lp.status == 2:
         return take, "infeasible", math.nan, prices
-    bound = -lp.fun
-    if len(upper):
-        prices = np.maximum(-lp.ineqlin.marginals[:len(prices)], 0.0)
-    x = _rounded(lp.x, lower, weight, matrix, upper)
-    value = float(weight @ x)
-    gap = bound - value
-    if gap > 1e-9 * max(abs(bound), 1.0):
-        reduced = lp.lower.marginals + lp.upper.marginals  # of the minimisation: >= 0 at 0
-        at_bound = (lp.x < 1e-9) | (lp.x > 1 - 1e-9)
-        free = ~at_bound | (np.abs(reduced) <= gap + 1e-9)
-        fixed = ~free & (lp.x > 0.5)
-        rest = upper - matrix[:, np.flatnonzero(fixed)] @ np.ones(int(fixed.sum()))
-        sub = matrix[:, np.flatnonzero(free)]
-        result = milp(-weight[free], integrality=np.ones(int(free.sum())),
-                      constraints=[LinearConstraint(sub, -np.inf, rest)] if len(upper) else [],
-                      bounds=Bounds(lower[free], np.ones(int(free.sum()))),
-                      options={"mip_rel_gap": 1e-9, "time_limit": time_limit})
-        if result.x is not None and -result.fun > value - float(weight[fixed].sum()) + 1e-9:
-            x = fixed.astype(float)
-            x[free] = np.round(result.x)
-            value = float(weight @ x)
-        if result.status == 0:  # proven: nothing better beyond the fixed pairs either
-            bound = value
-        elif getattr(result, "mip_dual_bound", None) is not None:
-            bound = min(bound, max(value, -result.mip_dual_bound + float(weight[fixed].sum())))
+    prices = np.maximum(-lp.ineqlin.marginals[:len(prices)], 0.0) * q.scale
+    bound, x = -lp.fun, lp.x
+    if not _whole(x[:q.n]):
+        kinds = np.zeros(len(q.c), bool)
+        kinds[q.n + q.k:] = True
+        result = _solved(q, kinds if q.g else _cells(q), time_limit)
+        if result.x is not None:
+            x = result.x
+            bound = -result.fun if result.status == 0 else -result.mip_dual_bound
+            if not _whole(x[:q.n]) and q.g:  # whole counts per cost: now whole cell counts
+                left = time_limit - (time.perf_counter() - started)
+                held = _solved(q, _cells(q), left, fix=np.round(x[q.n + q.k:]))
+                if held.x is not None:
+                    x = held.x
+    x = _rounded(x[:q.n], lower, p.weight[index], matrix, upper)
+    value = float(p.weight[index] @ x)
     take[index] = x > 0.5
-    return take, _status(value, bound), float(bound), prices
+    return take, _status(value, bound), float(max(bound, value)), prices
+
+
+def _whole(x: np.ndarray) -> bool:
+    return bool(np.all(np.minimum(x, 1 - x) <= 1e-6))
+
+
+def _cells(q: _Program) -> np.ndarray:
+    """The cell counts and the counts per cost as the integer variables."""
+    whole = np.zeros(len(q.c), bool)
+    whole[q.n:] = True
+    return whole
 
 
 def _status(value: float, bound: float) -> str:
@@ -922,6 +1019,11 @@ def plan(workspace, group: str, *, as_of, mode: str = "priority", objective: str
 
     The candidates are the treated rows of every program of the group for the day
     (:func:`lifecycle.programs.evaluate`); their held-out control rows are kept as they are.
+    A program draws its control group at random from everyone it selects, so a limit that
+    trims the treated rows leaves the control group a fair sample of the selection, not of
+    those contacted: compare the control group with everyone selected for treatment
+    (contacted or not, the cell's ``eligible`` count), and divide that difference by the
+    share contacted (``selected / eligible``) for the effect per contact.
     ``cells``, ``constraints`` and ``policies`` replace the stored ones (as edited in the
     prioritization dashboard; default :func:`group_tables`). With ``record``, the run is a
     row of ``runs`` (kind ``prioritize``, status ``dry-run``, or ``failed`` when

@@ -177,6 +177,36 @@ def test_each_limit_says_what_one_more_unit_of_it_is_worth(exact_pairs):
     assert worth.used.tolist() == [2.0, 1.0] and worth.limit.tolist() == [2.5, 5.0]
 
 
+def test_a_cost_limit_counts_in_the_common_unit_of_its_costs():
+    from lifecycle.prioritize import _integer_row
+
+    assert _integer_row(np.array([0.004, 0.06, 0.0]), 159.9456) == (250.0, 39_986)
+    assert _integer_row(np.array([1.0, 1.0]), 17_993.88) == (1.0, 17_993)
+    assert _integer_row(np.array([0.1, 0.3]), 0.9) == (10.0, 9)  # 0.1 * 9 is 0.8999...
+    assert _integer_row(np.array([1 / 3, 0.5]), 2.0) == (6.0, 12)
+    assert _integer_row(np.array([np.pi, 1.0]), 10.0) == (1.0, 10.0)  # no small unit: as is
+
+
+def test_a_budget_split_between_sms_and_email_is_proven_best():
+    # 7 contacts at most and 0.56 of budget: 2 SMS (0.25) and 5 e-mails (0.01) leave 0.01,
+    # for which the relaxation swaps 1/24 of an e-mail for 1/24 of an SMS
+    sms = [f"s{i}" for i in range(3)]
+    mail = [f"m{i}" for i in range(8)]
+    c = cells(("sms", "x", 1), ("mail", "x", 1)).assign(channel=["sms", "email"],
+                                                         cost=[0.25, 0.01])
+    cand = pd.DataFrame({"customer_id": sms + mail, "cell_id": ["sms"] * 3 + ["mail"] * 8,
+                         "expected_value": [9.0, 8.5, 8.0] + [2.0 - 0.1 * i for i in range(8)]})
+    limits = pd.DataFrame({"level": ["group", "group"], "id": ["g", "g"],
+                           "max_count": [7, None], "max_cost": [None, 0.56]})
+    rules = Rules(cand, c, limits, pd.DataFrame(columns=["max_contacts"]), None)
+    value = cand.expected_value.to_numpy()
+    brute = max(value[chosen].sum() for chosen in map(np.array, itertools.product(
+        [False, True], repeat=len(cand))) if not rules.breaks(chosen))
+    best = optimize(cand, c, constraints=limits, as_of=AS_OF, mode="optimal")
+    assert best.status == "optimal" and best.objective == pytest.approx(brute)
+    assert best.bound == pytest.approx(brute) and rules.breaks(rules.chosen(best)) == []
+
+
 def test_bad_input_names_the_table_and_column():
     c = cells(("a", "x", 1))
     with pytest.raises(DataError, match="'candidates', column 'cell_id': cell not in"):
@@ -229,7 +259,7 @@ def instances(draw):
         "campaign_id": [f"x{draw(st.integers(0, 1))}" for _ in range(n_cells)],
         "group_id": "g",
         "channel": [draw(st.sampled_from(["email", "sms"])) for _ in range(n_cells)],
-        "cost": [float(draw(st.integers(0, 3))) for _ in range(n_cells)],
+        "cost": [draw(st.sampled_from([0.0, 0.004, 0.06, 1.0, 2.5])) for _ in range(n_cells)],
         "expected_value": [float(draw(st.integers(0, 9))) for _ in range(n_cells)],
         "priority": [draw(st.integers(1, 3)) for _ in range(n_cells)],
         "mandatory": [draw(st.booleans()) and draw(st.booleans()) for _ in range(n_cells)],
@@ -243,7 +273,8 @@ def instances(draw):
     cand = pd.DataFrame(chosen, columns=["customer_id", "cell_id"]).assign(
         expected_value=[float(draw(st.integers(0, 9))) for _ in chosen])
     limits = pd.DataFrame([(level, ident, draw(st.one_of(st.none(), st.integers(0, 6))),
-                            draw(st.one_of(st.none(), st.integers(0, 12))))
+                            draw(st.one_of(st.none(), st.sampled_from(
+                                [0.0, 0.07, 0.124, 1.0, 2.6, 4.5, 12.0]))))
                            for level, ident in [("cell", "k0"), ("campaign", "x0"),
                                                 ("group", "g")] if draw(st.booleans())],
                           columns=["level", "id", "max_count", "max_cost"])

@@ -28,7 +28,7 @@ env: $(UV)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 
 env-test: $(UV)
-	$(UV) pip install -q --python $(BIN)/python -c requirements.lock -e ".[test,spark]"
+	$(UV) pip install -q --python $(BIN)/python -c requirements.lock -e ".[test,spark,dns]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 
 demo: env
@@ -44,7 +44,7 @@ lint: env-test
 	$(BIN)/ruff check lifecycle tests bench notebooks dashboards
 
 lock: $(UV)  ## re-pin every dependency (commit the result)
-	$(UV) pip compile pyproject.toml --extra test --extra spark --python-version 3.11 -q \
+	$(UV) pip compile pyproject.toml --extra test --extra spark --extra dns --python-version 3.11 -q \
 		-o requirements.lock
 
 bench: env-test

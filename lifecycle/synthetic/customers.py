@@ -51,7 +51,7 @@ _DOMAINS = {"gmail.com": 0.38, "hotmail.com": 0.12, "outlook.com": 0.10, "yahoo.
             "elisa.fi": 0.04, "mail.dk": 0.03, "protonmail.com": 0.03, "kolumbus.fi": 0.02,
             "jubii.dk": 0.03}
 _DISPOSABLE = ["mailinator.com", "10minutemail.com", "guerrillamail.com", "yopmail.com",
-               "trashmail.com", "tempmail.net"]
+               "trashmail.com", "temp-mail.org"]
 _ROLES = ["info", "sales", "admin", "office", "support", "myynti", "kontakt", "post"]
 # share of customers per e-mail issue (each dirty customer has exactly one issue)
 _EMAIL_ISSUES = {"missing": 0.03, "upper_case": 0.005, "whitespace": 0.005, "invalid": 0.004,

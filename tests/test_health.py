@@ -1,0 +1,163 @@
+"""The e-mail health check: list quality against a written corpus, the demo's dirty
+addresses, suppression and inactivity from the messages, and bad input."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lifecycle import synthetic
+from lifecycle.health import FLAGS, check_list, counts
+from lifecycle.health.addresses import _validated
+from lifecycle.schema import DataError
+
+CORPUS = Path(__file__).parent / "data" / "email_addresses.csv"
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    table = pd.read_csv(CORPUS, dtype=str, keep_default_na=False)
+    return table.assign(email=table.email.where(table.email != "", None))
+
+
+def test_every_address_of_the_corpus_gets_its_flags_action_and_suggestion(corpus):
+    assert len(corpus) >= 200
+    assert set(" ".join(corpus.expected).split()) == set(FLAGS) - {"suppressed", "inactive"}
+    checked = check_list(corpus.email)
+    wrong = []
+    for i, row in corpus.iterrows():
+        flags = {f for f in FLAGS if checked.at[i, f]}
+        got = (flags, checked.at[i, "action"], checked.at[i, "suggestion"] or "")
+        if got != (set(row.expected.split()), row.action, row.suggestion):
+            wrong.append(f"{row.email!r} ({row.note}): expected {row.expected or 'no flag'}, "
+                         f"{row.action} {row.suggestion}; got {got}")
+    assert wrong == []
+
+
+def test_counts_per_flag_and_action_add_up(corpus):
+    checked = check_list(corpus.email)
+    table = counts(checked)
+    assert table.loc[list(FLAGS), "count"].tolist() == checked[list(FLAGS)].sum().tolist()
+    assert table.loc[["keep", "fix", "suppress"], "count"].sum() == len(corpus)
+    assert table.loc["duplicate", "count"] == (corpus.expected == "duplicate").sum()
+
+
+def test_the_result_keeps_the_input_rows_in_order_with_their_customer():
+    frame = pd.DataFrame({"customer_id": ["c3", "c1", "c2"],
+                          "email": ["b@example.com", None, "B@example.com"]}, index=[7, 8, 9])
+    checked = check_list(frame)
+    assert checked.columns[:4].tolist() == ["customer_id", "email", "normalized", "mailbox"]
+    assert checked.customer_id.tolist() == ["c3", "c1", "c2"]
+    assert checked.duplicate.tolist() == [False, False, True]
+    assert checked.normalized.tolist() == ["b@example.com", None, "B@example.com"]
+
+
+def test_suppression_list_hard_bounces_and_complaints_suppress():
+    frame = pd.DataFrame({"customer_id": ["c1", "c2", "c3", "c4"],
+                          "email": ["ann@example.com", "bob@example.com", "cid@example.com",
+                                    "dan@gmail.com"]})
+    suppression = pd.DataFrame({"email": [" ANN@example.com", "d.an+x@gmail.com"]})
+    messages = pd.DataFrame({
+        "customer_id": ["c2", "c3", "c3"], "message_id": ["m1", "m2", "m3"],
+        "sent_at": pd.to_datetime(["2026-10-01", "2026-10-02", "2026-10-03"]),
+        "bounce": ["hard", "soft", None],
+        "complained_at": [pd.NaT, pd.NaT, pd.Timestamp("2026-10-04")]})
+    checked = check_list(frame, suppression=suppression, messages=messages)
+    # ann is listed, bob hard-bounced, cid complained (a soft bounce alone would not do),
+    # and dan's Gmail mailbox is listed under another spelling
+    assert checked.suppressed.tolist() == [True, True, True, True]
+    assert not check_list(frame, messages=messages.assign(
+        bounce=[None, "soft", None], complained_at=pd.NaT)).suppressed.any()
+
+
+@pytest.mark.parametrize(("last_open_days_before", "inactive"), [
+    (365, True),   # the period is the 365 days before as_of: that day is outside it
+    (364, False),
+    (None, True),
+])
+def test_inactive_means_mailed_in_the_period_and_never_engaged(last_open_days_before,
+                                                                inactive):
+    as_of = pd.Timestamp("2026-11-30")
+    sent = [as_of - pd.Timedelta(days=d) for d in (365, 364, 100, 10)]
+    opened = [pd.NaT] * 4
+    if last_open_days_before is not None:
+        opened[[365, 364, 100, 10].index(last_open_days_before)] = sent[0] + pd.Timedelta(
+            days=365 - last_open_days_before)
+    messages = pd.DataFrame({"customer_id": "c1", "sent_at": sent, "opened_at": opened})
+    frame = pd.DataFrame({"customer_id": ["c1", "c2"], "email": ["a@example.com",
+                                                                 "b@example.com"]})
+    checked = check_list(frame, messages=messages, as_of=as_of)
+    assert checked.inactive.tolist() == [inactive, False]  # c2 was never mailed: unknown
+    assert checked.action[0] == ("suppress" if inactive else "keep")
+
+
+def test_a_machine_open_is_no_sign_of_life_and_a_click_is():
+    as_of = pd.Timestamp("2026-11-30")
+    sent = [as_of - pd.Timedelta(days=d) for d in (30, 20, 10)]
+    base = pd.DataFrame({"customer_id": "c1", "sent_at": sent, "opened_at": sent,
+                         "machine_open": True, "clicked_at": pd.NaT})
+    frame = pd.DataFrame({"customer_id": ["c1"], "email": ["a@example.com"]})
+    assert check_list(frame, messages=base, as_of=as_of).inactive[0]
+    clicked = base.assign(clicked_at=[pd.NaT, pd.NaT, sent[2]])
+    assert not check_list(frame, messages=clicked, as_of=as_of).inactive[0]
+    assert not check_list(frame, messages=base.iloc[:2], as_of=as_of).inactive[0]  # 2 < 3
+
+
+def test_disposable_overrides():
+    emails = pd.Series(["a@mailinator.com", "b@our-test-inbox.fi", "c@sub.our-test-inbox.fi"])
+    assert check_list(emails).disposable.tolist() == [True, False, False]
+    checked = check_list(emails, allow=["mailinator.com"], deny=["our-test-inbox.fi"])
+    assert checked.disposable.tolist() == [False, True, True]
+
+
+def test_the_demo_dirty_addresses_are_all_found():
+    demo = synthetic.generate(4000, random_state=3)
+    customers = demo.tables["customers"]
+    checked = check_list(customers[["customer_id", "email"]]).set_index("customer_id")
+    truth = demo.truth.emails.set_index("customer_id")
+    expected = {"missing": "missing", "invalid": "invalid_syntax", "role": "role",
+                "disposable": "disposable"}
+    for issue, flag in expected.items():
+        who = truth.index[truth.issue == issue]
+        assert len(who) and checked.loc[who, flag].all(), issue
+        assert (checked.loc[who, "action"] == "suppress").all(), issue
+    for issue in ("upper_case", "whitespace"):
+        who = truth.index[truth.issue == issue]
+        assert len(who) and (checked.loc[who, "action"] == "fix").all(), issue
+    copies = truth[truth.issue == "duplicate"]
+    pairs = checked.loc[copies.index, "duplicate"].to_numpy() | checked.loc[
+        copies.duplicate_of, "duplicate"].to_numpy()
+    assert len(copies) and pairs.all()  # one of each pair, whichever comes second
+    clean = checked.index.difference(truth.index).difference(copies.duplicate_of)
+    assert (checked.loc[clean, "action"] == "keep").all()
+
+
+def test_bad_input_names_the_table_and_column():
+    with pytest.raises(DataError, match="'addresses', column 'email': required column"):
+        check_list(pd.DataFrame({"mail": ["a@example.com"]}))
+    with pytest.raises(DataError, match="'addresses', column 'email': values must be text"):
+        check_list(pd.DataFrame({"email": ["a@example.com", 7, ["x"]]}))
+    with pytest.raises(TypeError, match="a DataFrame with an 'email' column or a Series"):
+        check_list(["a@example.com"])
+    assert check_list(pd.Series([], dtype=object)).empty
+
+
+_ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-."
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(_ATEXT, min_size=0, max_size=70),
+       st.sampled_from(["example.com", "Example.COM", "mail.example.fi", "localhost",
+                        "shop.test", "x-.com", "exämple.com", "a.b", "1.2.3.4", ""]))
+def test_the_fast_path_agrees_with_email_validator(local, domain):
+    address = f"{local}@{domain}"
+    try:
+        v = validate_email(address, check_deliverability=False, strict=True)
+        expected = (v.local_part, v.domain)
+    except EmailNotValidError:
+        expected = (None, None)
+    got = _validated([address])
+    assert (got[0][0], got[1][0]) == expected

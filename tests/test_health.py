@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifecycle import synthetic
-from lifecycle.health import FLAGS, check_list, counts
+from lifecycle.health import FLAGS, check_list, check_message, counts
 from lifecycle.health.addresses import _validated
 from lifecycle.schema import DataError
 
@@ -161,3 +161,42 @@ def test_the_fast_path_agrees_with_email_validator(local, domain):
         expected = (None, None)
     got = _validated([address])
     assert (got[0][0], got[1][0]) == expected
+
+
+# -- sample messages ------------------------------------------------------------------------
+MESSAGES = Path(__file__).parent / "data" / "messages"
+EXPECTED = pd.read_csv(MESSAGES / "expected.csv", dtype=str, keep_default_na=False)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in MESSAGES.glob("*.eml")))
+def test_each_sample_message_fails_exactly_its_expected_checks(name):
+    findings = check_message((MESSAGES / f"{name}.eml").read_bytes()).set_index("check")
+    assert findings.evidence.map(bool).all()
+    expected = {row.check: {"False": False, "": None}[row.passed]
+                for row in EXPECTED[EXPECTED.file == name].itertuples()}
+    failed = {c: p for c, p in findings.passed.items() if p is not True}
+    assert failed == expected
+
+
+def test_there_are_ten_samples_or_more_and_one_passes_everything():
+    names = {p.stem for p in MESSAGES.glob("*.eml")}
+    assert len(names) >= 10 and set(EXPECTED.file) <= names and "good" not in set(EXPECTED.file)
+
+
+def test_dmarc_alignment_uses_the_organisational_domain():
+    raw = ("From: a@news.shop.example.co.uk\r\nAuthentication-Results: mx; "
+           "dkim=pass header.d=mail.example.co.uk; spf=pass smtp.mailfrom=x.example.co.uk\r\n"
+           "\r\nhi")
+    row = check_message(raw).set_index("check").loc["dmarc_alignment"]
+    assert row.passed and "example.co.uk" in row.evidence
+    other = raw.replace("example.co.uk; spf", "elsewhere.co.uk; spf").replace(
+        "x.example.co.uk", "x.other.co.uk")
+    assert not check_message(other).set_index("check").loc["dmarc_alignment"].passed
+
+
+def test_a_message_without_html_says_what_it_could_not_check():
+    findings = check_message(b"From: a@shop.example.com\r\nSubject: Hi\r\n\r\nPlain text.")
+    by = findings.set_index("check")
+    assert by.loc[["viewport", "links", "preheader"], "passed"].isna().all()
+    assert by.loc["text_part", "passed"] and by.loc["subject_length", "passed"]
+    assert set(findings.area) == {"deliverability", "devices", "content"}

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifecycle import synthetic
-from lifecycle.health import FLAGS, check_list, check_message, counts
+from lifecycle.health import FLAGS, check_list, check_message, check_sender, counts
 from lifecycle.health.addresses import _validated
 from lifecycle.schema import DataError
 
@@ -200,3 +200,108 @@ def test_a_message_without_html_says_what_it_could_not_check():
     assert by.loc[["viewport", "links", "preheader"], "passed"].isna().all()
     assert by.loc["text_part", "passed"] and by.loc["subject_length", "passed"]
     assert set(findings.area) == {"deliverability", "devices", "content"}
+
+
+# -- the sender's DNS, through a fake resolver ------------------------------------------
+class FakeDNS:
+    """Answers from a dict and remembers what it was asked; anything else has no record."""
+
+    def __init__(self, records):
+        self.records, self.asked = records, []
+
+    def __call__(self, name, kind):
+        self.asked.append((name, kind))
+        return self.records.get((name, kind), [])
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the health check tried the network")
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def _sender(**kwargs):
+    return check_sender("shop.example.com", **kwargs).set_index("check")
+
+
+def test_without_records_or_a_resolver_nothing_is_passed(no_network):
+    found = _sender()
+    assert found.passed.isna().all() and found.evidence.str.contains("not checked").all()
+
+
+def test_spf_counts_nested_lookups_and_void_ones(no_network):
+    chain = {(f"i{k}.example", "TXT"): [f"v=spf1 include:i{k + 1}.example a -all"]
+             for k in range(5)}
+    chain[("i5.example", "TXT")] = ["v=spf1 ip4:192.0.2.1 -all"]
+    dns = FakeDNS({("shop.example.com", "TXT"): ["v=spf1 include:i0.example mx -all"],
+                   **chain})
+    found = _sender(resolver=dns)
+    assert not found.passed["spf_lookups"]  # 2 + 5 x 2 = 12 terms that query DNS
+    assert found.evidence["spf_lookups"].startswith("12 DNS-querying terms")
+    void = FakeDNS({("shop.example.com", "TXT"): [
+        "v=spf1 include:gone1.example include:gone2.example include:gone3.example -all"]})
+    assert _sender(resolver=void).evidence["spf_lookups"] == (
+        "3 DNS-querying terms of 10 allowed, 3 void")
+    assert not _sender(resolver=void).passed["spf_lookups"]
+    ten = "v=spf1 " + " ".join(f"a:h{k}.example" for k in range(10)) + " -all"
+    assert _sender(spf=ten).passed["spf_lookups"]
+    assert not _sender(spf=ten.replace(" -all", " mx -all")).passed["spf_lookups"]
+
+
+@pytest.mark.parametrize(("record", "passed", "says"), [
+    ("v=spf1 ip4:192.0.2.0/24 include:_spf.esp.example ~all", None, "not looked up"),
+    ("v=spf1 ip4:192.0.2.0/24 -all", True, "v=spf1"),
+    ("v=spf1 ip4:192.0.2.0/24 +all", False, "+all"),
+    ("v=spf1 ip4:192.0.2.0/24", False, "no -all or ~all"),
+    ("v=spf1 ip4:192.0.2.300 -all", False, "not an address"),
+    ("v=spf1 ip4:192.0.2.1 fancy:x -all", False, "unknown term"),
+    ("v=spf1 redirect=_spf.example.com", True, "redirect"),
+])
+def test_spf_record_rules(record, passed, says, no_network):
+    found = _sender(spf=record)
+    check = "spf_lookups" if passed is None else "spf_record"
+    assert found.passed[check] is passed and says in found.evidence[check]
+
+
+def test_two_spf_records_are_an_error():
+    dns = FakeDNS({("shop.example.com", "TXT"): ["v=spf1 -all", "v=spf1 mx -all",
+                                                 "google-site-verification=x"]})
+    assert _sender(resolver=dns).evidence["spf_record"] == "2 SPF records (one allowed)"
+
+
+@pytest.mark.parametrize(("record", "expected"), [
+    ("v=DMARC1; p=reject; rua=mailto:dmarc@shop.example.com", [True, True, True]),
+    ("v=DMARC1; p=quarantine; pct=50; rua=mailto:d@shop.example.com", [True, False, True]),
+    ("v=DMARC1; p=none", [True, False, False]),
+    ("v=DMARC1; rua=mailto:d@shop.example.com", [False, False, True]),
+    ("p=reject", [False, True, False]),
+])
+def test_dmarc_record_policy_and_reports(record, expected):
+    found = _sender(dmarc=record)
+    assert found.passed[["dmarc_record", "dmarc_policy", "dmarc_reports"]].tolist() == expected
+
+
+def test_dmarc_is_looked_up_at_its_own_name_and_a_missing_one_fails(no_network):
+    dns = FakeDNS({})
+    found = _sender(resolver=dns)
+    assert ("_dmarc.shop.example.com", "TXT") in dns.asked
+    assert not found.passed[["dmarc_record", "dmarc_policy", "dmarc_reports"]].any()
+
+
+def test_block_lists_by_domain_and_reversed_ip(no_network):
+    dns = FakeDNS({("1.2.0.192.zen.spamhaus.org", "A"): ["127.0.0.2"],
+                   ("shop.example.com.dbl.spamhaus.org", "A"): ["127.0.1.2"]})
+    found = _sender(resolver=dns, ip="192.0.2.1")
+    assert not found.passed["block_lists"]
+    assert found.evidence["block_lists"] == ("shop.example.com on dbl.spamhaus.org; "
+                                             "192.0.2.1 on zen.spamhaus.org")
+    refused = _sender(resolver=FakeDNS({("shop.example.com.dbl.spamhaus.org", "A"): [
+        "127.255.255.254"]}))  # the list's answer to a public resolver: not a listing
+    assert refused.passed["block_lists"] is None
+    assert "dbl.spamhaus.org refused" in refused.evidence["block_lists"]
+    clean = _sender(resolver=FakeDNS({}), ip="192.0.2.1")
+    assert clean.passed["block_lists"] and clean.evidence["block_lists"] == "on none of 4 lists"

@@ -1,5 +1,5 @@
 """Batch entry points: ``lifecycle demo``, ``load``, ``quality``, ``run``, ``prioritize``,
-``serve``, ``html``.
+``health``, ``serve``, ``html``.
 
 Every failure is one line on stderr and a non-zero exit code (2 for a wrong command line, 3
 when another ``lifecycle run`` of the workspace is under way).
@@ -125,6 +125,47 @@ def _prioritize(args) -> None:
         for row in prioritize.export(ws, plan, args.export, format=args.format).itertuples():
             print(f"  {row.campaign_id} ({row.channel}): exported {row.exported:,}, "
                   f"{row.control:,} held out as control -> {row.file}")
+
+
+def _health(args) -> None:
+    from lifecycle import health
+
+    if not (args.list or args.message or args.domain):
+        raise ValueError("nothing to check: give --list, --message or --domain")
+    checked = None
+    if args.list:
+        path = Path(args.list)
+        _check_readable(path)
+        table = (pd.read_parquet(path) if path.suffix.lower() == ".parquet"
+                 else pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                                  skip_blank_lines=False))  # a blank line: no address
+        checked = health.check_list(table)
+    messages = {}
+    for name in args.message or []:
+        path = Path(name)
+        _check_readable(path)
+        messages[path.name] = health.check_message(path.read_bytes())
+    sender = None
+    if args.domain:
+        sender = health.check_sender(args.domain, spf=args.spf, dmarc=args.dmarc, ip=args.ip,
+                                     resolver=health.dns_resolver() if args.dns else None)
+    result = health.report(checked, messages=messages, sender=sender)
+    for row in result.scores.itertuples():
+        score = "not checked" if pd.isna(row.score) else f"{row.score:.0f} / 100"
+        print(f"{row.area:<15} {score}")
+    failed = result.findings[result.findings.passed == False]  # noqa: E712 (None: unchecked)
+    for row in failed.itertuples():
+        print(f"  failed: {row.source}: {row.check}: {row.evidence}")
+    if result.counts is not None:
+        actions = result.counts.loc[["keep", "fix", "suppress"], "count"]
+        print("addresses: " + ", ".join(f"{n:,} {a}" for a, n in actions.items()))
+    if args.out:
+        print(f"report -> {result.write_html(args.out)}")
+    if args.addresses and result.addresses is not None:
+        from lifecycle._files import write_text
+
+        print(f"addresses to clean -> "
+              f"{write_text(Path(args.addresses), result.addresses.to_csv(index=False))}")
 
 
 def _serve(args) -> None:
@@ -275,6 +316,28 @@ def _parser() -> argparse.ArgumentParser:
     prio.add_argument("--format", choices=["csv", "parquet"], default="csv",
                       help="export file format (default csv)")
     prio.set_defaults(run=_prioritize)
+    check = sub.add_parser(
+        "health", help="check an e-mail list, sample messages and the sending domain",
+        description="The e-mail health check: which addresses of a list to keep, fix or "
+                    "suppress; how sample messages authenticate, unsubscribe, show on phones "
+                    "and read; the sending domain's SPF and DMARC records and block lists. "
+                    "Prints a score per area and what failed; --out writes the report. "
+                    "Nothing is looked up on the network unless --dns is given.")
+    check.add_argument("--list", metavar="FILE",
+                       help="CSV or Parquet with an email column (and customer_id), e.g. an "
+                            "export of the customers table")
+    check.add_argument("--message", action="append", metavar="EML",
+                       help="a raw sample message (.eml as saved from a mailbox); repeatable")
+    check.add_argument("--domain", metavar="DOMAIN", help="the sending domain to check")
+    check.add_argument("--spf", metavar="RECORD", help="the domain's SPF record as text")
+    check.add_argument("--dmarc", metavar="RECORD", help="the domain's DMARC record as text")
+    check.add_argument("--ip", metavar="ADDRESS", help="the sending IP, for the block lists")
+    check.add_argument("--dns", action="store_true",
+                       help="look up what is not given as text (needs dnspython)")
+    check.add_argument("--out", metavar="HTML", help="write the report as one HTML file")
+    check.add_argument("--addresses", metavar="CSV",
+                       help="write the addresses to fix or suppress, with their flags")
+    check.set_defaults(run=_health)
     serve = sub.add_parser("serve", help="serve the dashboards with Voila (offline, preheated)")
     serve.add_argument("--dashboards", default="dashboards", help="folder of dashboard notebooks")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

@@ -10,9 +10,10 @@ file opens anywhere with no network. Command line:
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
+
+from lifecycle._files import write_text
 
 __all__ = ["export_html"]
 
@@ -54,9 +55,4 @@ def export_html(notebook, out_dir, *, timeout: int = 600) -> Path:
                    resources={"metadata": {"path": str(notebook.parent)}}).execute()
     _with_html_figures(nb)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{notebook.stem}.html"
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(_CDN_SCRIPT.sub("", body), encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return write_text(out_dir / f"{notebook.stem}.html", _CDN_SCRIPT.sub("", body))

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifecycle import synthetic
-from lifecycle.health import FLAGS, check_list, check_message, check_sender, counts
+from lifecycle.health import FLAGS, check_list, check_message, check_sender, counts, report
 from lifecycle.health.addresses import _validated
 from lifecycle.schema import DataError
 
@@ -305,3 +305,60 @@ def test_block_lists_by_domain_and_reversed_ip(no_network):
     assert "dbl.spamhaus.org refused" in refused.evidence["block_lists"]
     clean = _sender(resolver=FakeDNS({}), ip="192.0.2.1")
     assert clean.passed["block_lists"] and clean.evidence["block_lists"] == "on none of 4 lists"
+
+
+# -- the report and the command line ---------------------------------------------------------
+def test_scores_follow_the_stated_rules(corpus):
+    checked = check_list(corpus.email)
+    messages = {name: check_message((MESSAGES / f"{name}.eml").read_bytes())
+                for name in ("good", "no_authentication_results", "wide_layout")}
+    r = report(checked, messages=messages, sender=check_sender("shop.example.com"))
+    scores = r.scores.set_index("area").score
+    present = checked[~checked.missing]
+    keep, fix = (present.action == "keep").sum(), (present.action == "fix").sum()
+    assert scores["list quality"] == pytest.approx(100 * (keep + fix / 2) / len(present),
+                                                   abs=0.01)
+    found = pd.concat(messages.values())
+    devices = found[found.area == "devices"]
+    assert scores["devices"] == pytest.approx(100 * devices.passed.eq(True).sum()
+                                              / devices.passed.notna().sum(), abs=0.01)
+    # the sender was not looked up: its checks count neither way
+    deliverability = found[found.area == "deliverability"]
+    assert scores["deliverability"] == pytest.approx(
+        100 * deliverability.passed.eq(True).sum() / deliverability.passed.notna().sum(),
+        abs=0.01)
+    assert r.addresses.action.isin(["fix", "suppress"]).all()
+    assert len(r.addresses) == (checked.action != "keep").sum()
+    assert report().scores.score.isna().all()
+
+
+def test_the_html_report_stands_alone(tmp_path, corpus):
+    r = report(check_list(corpus.email),
+               messages={"bad_links.eml": check_message((MESSAGES / "bad_links.eml").read_bytes())})
+    path = r.write_html(tmp_path / "out" / "report.html")
+    page = path.read_text()
+    assert "<script" not in page.lower() and " src=" not in page and " href=" not in page
+    assert "javascript:void(0)" in page  # evidence is shown, escaped, not live
+    assert page.count("class='card'") == 4 and "DMARC alignment" in page
+    assert "Addresses to clean (" in page and "One-click unsubscribe" in page
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]  # no temp file left
+
+
+def test_the_command_line_checks_and_says_what_is_wrong(tmp_path, corpus, capsys):
+    from lifecycle.cli import main
+
+    listing = tmp_path / "customers.csv"
+    corpus[["email"]].to_csv(listing, index=False)
+    out, clean = tmp_path / "report.html", tmp_path / "clean.csv"
+    code = main(["health", "--list", str(listing), "--message",
+                 str(MESSAGES / "no_one_click.eml"), "--domain", "shop.example.com",
+                 "--dmarc", "v=DMARC1; p=reject; rua=mailto:d@shop.example.com",
+                 "--out", str(out), "--addresses", str(clean)])
+    printed = capsys.readouterr().out
+    assert code == 0 and out.exists() and "failed: no_one_click.eml: one_click" in printed
+    assert len(pd.read_csv(clean)) == (check_list(corpus.email).action != "keep").sum()
+    assert main(["health"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "lifecycle health: nothing to check: give --list, --message or --domain")
+    assert main(["health", "--message", str(tmp_path / "nope.eml")]) == 1
+    assert "no file at" in capsys.readouterr().err

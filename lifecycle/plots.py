@@ -751,3 +751,24 @@ def allocation_figure(frame: pd.DataFrame, *, value: str = "contacts",
                                               "categoryarray": [label(c) for c in order]})
     return style(fig, title=title, money=money, currency=currency,
                  height=max(340, 100 + 18 * len(order) * max(len(fig.data), 1)))
+
+
+_ACTION_COLORS = {"keep": "#2e7d32", "fix": "#f9a825", "suppress": "#c62828"}
+
+
+def list_health_figure(counts: pd.DataFrame, *, title: str = "What to do with each address"
+                       ) -> go.Figure:
+    """Bars of the addresses to keep, fix and suppress (:func:`lifecycle.health.counts`).
+
+    Examples
+    --------
+    >>> counts = pd.DataFrame({"count": [5, 2, 1]}, index=["keep", "fix", "suppress"])
+    >>> [t.y.tolist() for t in list_health_figure(counts).data]
+    [[5, 2, 1]]
+    """
+    actions = counts.loc[list(_ACTION_COLORS)]
+    fig = go.Figure(go.Bar(x=[a.capitalize() for a in actions.index],
+                           y=actions["count"].to_numpy(),
+                           marker_color=list(_ACTION_COLORS.values()),
+                           hovertemplate="%{x}: %{y:,} addresses<extra></extra>"))
+    return style(fig, title=title, y_title="Addresses")

@@ -100,6 +100,14 @@ SCENARIOS = {
          "rfm:Hibernating"),
         ("format", toggle("lifecycle-format-filter", "CSV"), "csv"),
     ],
+    "email-health.ipynb": [
+        ("flag", select("lifecycle-flag-filter", "Role"), "role"),
+        ("message", select("lifecycle-message-filter", "offer-with-issues.eml"),
+         "offer-with-issues.eml"),
+        ("flag", select("lifecycle-flag-filter", "Inactive"), "inactive"),
+        ("flag", select("lifecycle-flag-filter", "All"), "All"),
+        ("message", select("lifecycle-message-filter", "newsletter.eml"), "newsletter.eml"),
+    ],
     "workshop.ipynb": [
         ("weight_margin", nudge("weight-margin", "ArrowRight"), 1.5),
         ("direction_tenure", toggle("direction-tenure", "less is better"), "less is better"),
@@ -129,6 +137,12 @@ INVARIANTS = {
         ("everyone in the segment is counted once",
          lambda c: c["reachable"]["value"] + c["removed"]["value"]
          + c.get("control", {"value": 0})["value"] == c["segment"]["value"]),
+    ],
+    "email-health.ipynb": [
+        ("addresses to clean are addresses",
+         lambda c: 0 <= c["to-clean"]["value"] <= c["addresses"]["value"]),
+        ("scores are out of 100", lambda c: all(0 <= c[a]["value"] <= 100 for a in (
+            "list-quality", "deliverability", "devices", "content"))),
     ],
     "overview.ipynb": [
         ("new customers are buying customers",

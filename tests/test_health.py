@@ -362,3 +362,19 @@ def test_the_command_line_checks_and_says_what_is_wrong(tmp_path, corpus, capsys
         "lifecycle health: nothing to check: give --list, --message or --domain")
     assert main(["health", "--message", str(tmp_path / "nope.eml")]) == 1
     assert "no file at" in capsys.readouterr().err
+
+
+def test_the_dashboard_view_lists_the_chosen_flag_and_scores_the_chosen_message(corpus):
+    from lifecycle.ui.email_health import email_health_view
+
+    checked = check_list(corpus.email)
+    found = {name: check_message((MESSAGES / f"{name}.eml").read_bytes())
+             for name in ("good", "wide_layout")}
+    view = email_health_view(checked, found)
+    role = {b["name"]: b for b in view({"flag": "role", "message": "wide_layout"})}
+    rows = role["addresses"]["html"].split("<tbody>")[1].count("<tr>")
+    assert rows == min(checked.role.sum(), 50) and "role" in role["addresses"]["html"]
+    assert 'lc-card-devices" data-value="66.67"' in role["headline"]["html"]  # 4 of 6
+    good = {b["name"]: b for b in view({"flag": "All", "message": "good"})}
+    assert 'lc-card-devices" data-value="100.0"' in good["headline"]["html"]
+    assert f'lc-card-addresses" data-value="{float(len(corpus))!r}"' in good["headline"]["html"]

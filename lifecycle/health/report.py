@@ -23,7 +23,7 @@ from lifecycle.formats import count, percent
 from lifecycle.health.addresses import FLAGS, counts
 
 AREAS = ("list quality", "deliverability", "devices", "content")
-_LABELS = {"list quality": "List quality", "deliverability": "Deliverability",
+AREA_TITLES = {"list quality": "List quality", "deliverability": "Deliverability",
            "devices": "Works on devices", "content": "Content"}
 _ACRONYMS = {"spf": "SPF", "dkim": "DKIM", "dmarc": "DMARC", "html": "HTML", "one": "One-",
              "click": "click"}
@@ -149,7 +149,7 @@ def _page(r: Report, title: str) -> str:
         score = "not checked" if pd.isna(row.score) else f"{row.score:.0f} / 100"
         sub = (f"{count(row.checked)} addresses" if row.area == "list quality"
                else f"{count(row.passed)} of {count(row.checked)} checks passed")
-        parts.append(f"<div class='card' data-area='{row.area}'><div>{_LABELS[row.area]}</div>"
+        parts.append(f"<div class='card' data-area='{row.area}'><div>{AREA_TITLES[row.area]}</div>"
                      f"<div class='score'>{score}</div><div class='sub'>{sub}</div></div>")
     parts.append("</div>")
     if r.counts is not None:
@@ -164,7 +164,7 @@ def _page(r: Report, title: str) -> str:
         mine = r.findings[r.findings.area == area]
         if not len(mine):
             continue
-        parts.append(f"<h2>{_LABELS[area]}</h2><table><tr><th>Where</th><th>Check</th>"
+        parts.append(f"<h2>{AREA_TITLES[area]}</h2><table><tr><th>Where</th><th>Check</th>"
                      "<th>Result</th><th>Evidence</th></tr>")
         for row in mine.itertuples():
             mark = ("<span class='na'>not checked</span>" if row.passed is None else

@@ -150,9 +150,10 @@ def _health(args) -> None:
         sender = health.check_sender(args.domain, spf=args.spf, dmarc=args.dmarc, ip=args.ip,
                                      resolver=health.dns_resolver() if args.dns else None)
     result = health.report(checked, messages=messages, sender=sender)
+    from lifecycle.health.report import score_text
+
     for row in result.scores.itertuples():
-        score = "not checked" if pd.isna(row.score) else f"{row.score:.0f} / 100"
-        print(f"{row.area:<15} {score}")
+        print(f"{row.area:<15} {score_text(row.score)}")
     failed = result.findings[result.findings.passed == False]  # noqa: E712 (None: unchecked)
     for row in failed.itertuples():
         print(f"  failed: {row.source}: {row.check}: {row.evidence}")

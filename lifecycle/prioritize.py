@@ -441,8 +441,7 @@ def _integer_row(row: np.ndarray, bound: float) -> tuple[float, float]:
     scale = float(1 / unit)
     if max(row) * scale > 1e6:
         return 1.0, bound
-    scaled = bound * scale
-    return scale, math.floor(scaled + 1e-9 * max(1.0, abs(scaled)))
+    return scale, math.floor((bound + 1e-9) * scale)  # the modes' tolerance: 1e-9 of money
 
 
 @dataclass
@@ -527,8 +526,9 @@ def _optimal(p: _Problem, *, time_limit: float, exact_pairs: int
     branch and bound with only the counts per cost ``S`` whole: a relaxation of the
     program, so its optimum bounds it, and its allocation is whole whenever its cell counts
     are (then it is the program's optimum). When they are not, the ``S`` are held and branch
-    and bound makes the cell counts whole too. Any fraction left (within the solver's
-    tolerance) is rounded down and the room refilled."""
+    and bound makes the cell counts whole too. Each allocation tried (the relaxation's too)
+    has any fraction left rounded down and the room refilled; the best is returned, with
+    the smallest bound found. Both searches share ``time_limit``."""
     from scipy.optimize import linprog
 
     if len(p.cust) > exact_pairs:
@@ -547,27 +547,34 @@ def _optimal(p: _Problem, *, time_limit: float, exact_pairs: int
     if lp.status == 2:
         return take, "infeasible", math.nan, prices
     prices = np.maximum(-lp.ineqlin.marginals[:len(prices)], 0.0) * q.scale
-    bound, x = -lp.fun, lp.x
-    if not _whole(x[:q.n]):
+    bound, tried = -lp.fun, [lp.x]
+    if not _whole(lp.x[:q.n]):
         kinds = np.zeros(len(q.c), bool)
         kinds[q.n + q.k:] = True
-        result = _solved(q, kinds if q.g else _cells(q), time_limit)
+        left = time_limit - (time.perf_counter() - started)
+        result = _solved(q, kinds if q.g else _cells(q), left)
+        dual = getattr(result, "mip_dual_bound", None)
+        if result.status == 0 and result.fun is not None:
+            bound = min(bound, -result.fun)
+        elif dual is not None and np.isfinite(dual):
+            bound = min(bound, -dual)
         if result.x is not None:
-            x = result.x
-            bound = -result.fun if result.status == 0 else -result.mip_dual_bound
-            if not _whole(x[:q.n]) and q.g:  # whole counts per cost: now whole cell counts
+            tried.append(result.x)
+            if not _whole(result.x[:q.n]) and q.g:  # whole counts per cost: whole cells too
                 left = time_limit - (time.perf_counter() - started)
-                held = _solved(q, _cells(q), left, fix=np.round(x[q.n + q.k:]))
+                held = _solved(q, _cells(q), left, fix=np.round(result.x[q.n + q.k:]))
                 if held.x is not None:
-                    x = held.x
-    x = _rounded(x[:q.n], lower, p.weight[index], matrix, upper)
-    value = float(p.weight[index] @ x)
+                    tried.append(held.x)
+    weight = p.weight[index]
+    x = max((_rounded(t[:q.n], lower, weight, matrix, upper) for t in tried),
+            key=lambda a: float(weight @ a))  # the best of what was tried, each made whole
+    value = float(weight @ x)
     take[index] = x > 0.5
     return take, _status(value, bound), float(max(bound, value)), prices
 
 
 def _whole(x: np.ndarray) -> bool:
-    return bool(np.all(np.minimum(x, 1 - x) <= 1e-6))
+    return bool(np.all(np.minimum(x, 1 - x) <= 1e-9))  # as :func:`_rounded` reads it
 
 
 def _cells(q: _Program) -> np.ndarray:
@@ -901,6 +908,12 @@ def optimize(candidates, cells, *, constraints=None, policies=None, history=None
     if mode == "priority":
         return _result(p, _priority(p, groups), "feasible", log, None, mode)
     take, status, bound, prices = _optimal(p, time_limit=time_limit, exact_pairs=exact_pairs)
+    if status == "infeasible" and not len(log):  # only the limits and policies together
+        log = pd.DataFrame([{"cell_id": None, "constraint": "limits and policies together",
+                             "needed": math.nan, "limit": math.nan,
+                             "message": "the mandatory cells cannot all reach every eligible "
+                                        "recipient under the limits and policies together"}],
+                           columns=_LOG_COLUMNS)
     return _result(p, take, status, log, bound, mode, prices)
 
 

@@ -207,6 +207,15 @@ def test_a_budget_split_between_sms_and_email_is_proven_best():
     assert best.bound == pytest.approx(brute) and rules.breaks(rules.chosen(best)) == []
 
 
+def test_a_budget_a_hair_under_the_cost_is_read_alike_by_both_modes():
+    c = cells(("m", "x", 1)).assign(mandatory=True, cost=0.004)
+    limits = pd.DataFrame({"level": ["group"], "id": ["g"], "max_count": [None],
+                           "max_cost": [0.0039999995]})  # within the modes' 1e-9 of money
+    for mode in ("priority", "optimal"):
+        result = optimize(pairs("c1:m"), c, constraints=limits, as_of=AS_OF, mode=mode)
+        assert result.status != "infeasible" and len(result.contacts) == 1, mode
+
+
 def test_bad_input_names_the_table_and_column():
     c = cells(("a", "x", 1))
     with pytest.raises(DataError, match="'candidates', column 'cell_id': cell not in"):

@@ -130,7 +130,7 @@ def _group(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes of the distinct rows of ``arrays`` (0 .. k-1, numbered in the rows' lexicographic
     order, first array first) and one row position per code.
 
-    Works in place on one int64 key: a few million customers cost two arrays of temporaries.
+    Packs the rows into one int64 key: a few million customers cost two arrays of temporaries.
     Each array's codes are its values' ranks, so the packed key orders the rows as a lexsort
     would, without one.
     """
@@ -145,7 +145,7 @@ def _group(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         key += codes
         size *= n_values
         del codes
-    if size <= 2**24:  # ranks by a flag per combination (at most 16 + 64 MB), no hashing
+    if size <= min(2**24, 16 * max(n, 1)):  # a flag per combination (<= 80 MB): no hash
         present = np.zeros(size, dtype=bool)
         present[key] = True
         rank = np.cumsum(present, dtype=np.int32)
@@ -169,7 +169,7 @@ def _ranks(a: np.ndarray) -> tuple[np.ndarray, int]:
     """
     if len(a) and a.dtype.kind in "iuf":
         low, high = a.min(), a.max()
-        if np.isfinite(low) and np.isfinite(high) and high - low < 2**22:
+        if np.isfinite(low) and np.isfinite(high) and int(high) - int(low) < 2**22:
             codes = a.astype(np.int64) - np.int64(low)
             if a.dtype.kind != "f" or np.array_equal(codes + np.int64(low), a):
                 present = np.bincount(codes, minlength=int(high - low) + 1) > 0

@@ -19,14 +19,16 @@ role           the address of a function or a list, not of a person: ``info@``, 
 disposable     a throw-away domain (the ``disposable-email-domains`` list, or a subdomain of
                one), with ``allow`` and ``deny`` overrides; a typo of a large provider's
                domain is a ``typo_domain`` instead, though the list holds some of them
-suppressed     on the suppression list, or its customer's messages hard-bounced or drew a
+suppressed     on the suppression list, or its customer's e-mails hard-bounced or drew a
                spam complaint
-inactive       its customer was sent at least ``min_messages`` messages in the
-               ``inactive_days`` before ``as_of`` and opened (machine opens aside) or clicked
-               none of them
-typo_domain    the domain is one edit (or a swapped pair of letters) away from a large
-               provider's of at least five letters before its ending (``gmial.com``), or
-               such a provider's name with a mistyped ending (``gmail.con``, ``web.dee``)
+inactive       its customer was delivered at least ``min_messages`` e-mails in the
+               ``inactive_days`` up to the end of ``as_of`` and opened (machine opens
+               aside) or clicked none of them
+typo_domain    the domain's name is one edit (or a swapped pair of letters) away from a
+               large provider's of at least five letters, under the same ending
+               (``gmial.com``), or it is such a provider's name with a mistyped ending
+               (``gmail.con``, ``web.dee``); the providers' country domains are real
+               (``hotmail.fi``, ``yahoo.es``)
 ============== ===============================================================================
 
 ``action``: ``suppress`` when the address is missing, invalid, suppressed, disposable, a
@@ -44,7 +46,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from lifecycle.schema import DataError, Problem
+from lifecycle.schema import DataError, Problem, end_of
 
 FLAGS = ("missing", "invalid_syntax", "duplicate", "role", "disposable", "suppressed",
          "inactive", "typo_domain")
@@ -73,15 +75,20 @@ PROVIDER_RULES = {
 }
 _SAME_MAILBOX_DOMAIN = {"googlemail.com": "gmail.com"}
 
-#: Large providers' domains a typo is measured against (and real domains near them).
+#: Large providers' domains a typo is measured against, and real domains near them.
 POPULAR_DOMAINS = frozenset("""
-gmail.com googlemail.com yahoo.com yahoo.co.uk yahoo.de yahoo.fr yahoo.se yahoo.no yahoo.dk
-ymail.com hotmail.com hotmail.co.uk hotmail.de hotmail.fr hotmail.se hotmail.no hotmail.dk
-outlook.com outlook.de outlook.fr live.com live.de live.se live.fi live.dk live.no msn.com
-icloud.com me.com mac.com aol.com aim.com mail.com email.com gmx.de gmx.net gmx.com web.de
-t-online.de orange.fr free.fr protonmail.com proton.me comcast.net verizon.net telia.com
-online.no elisa.fi kolumbus.fi mail.dk jubii.dk
-""".split())
+gmail.com googlemail.com ymail.com icloud.com me.com mac.com aol.com aim.com mail.com
+email.com gmx.de gmx.net gmx.com gmx.at gmx.ch web.de t-online.de orange.fr free.fr
+protonmail.com proton.me comcast.net verizon.net telia.com online.no elisa.fi kolumbus.fi
+mail.dk jubii.dk msn.com
+""".split()) | frozenset(  # the country domains of the multi-country providers (the common
+    f"{name}.{ending}" for name, endings in {  # ones: hotmail.fi is as real as hotmail.fr)
+        "hotmail": "com co.uk fr de it es nl be se no dk fi ch at ie gr cz hu ca com.au "
+                   "co.jp com.br com.ar cl co.za co.in",
+        "live": "com co.uk fr de it nl be se no dk fi ch at ie ca com.au cl com.mx jp",
+        "outlook": "com de fr es it dk ie jp com.br com.ar cl sa",
+        "yahoo": "com co.uk fr de it es se no dk gr ie ca com.au co.jp co.in com.br com.ar",
+    }.items() for ending in endings.split())
 #: Below this many letters before the ending, names differ by one letter from too many real
 #: domains (web.de, wed.de): only a mistyped ending counts as a typo there.
 _SHORTEST_NAME = 5
@@ -162,8 +169,9 @@ def check_list(addresses, *, suppression=None, messages=None, as_of=None,
     out["duplicate"] = valid & mailbox.duplicated() & mailbox.notna()
     base = parts.local.where(valid, "").str.lower().str.split("+", n=1).str[0]
     out["role"] = valid & base.isin(ROLE_LOCAL_PARTS)
+    deny = {d.lower() for d in deny}
     out["disposable"] = parts.domain.isin(  # typo-squatters' domains are on the list too
-        _disposable([d for d in domains if fixes[d] is None], allow, deny))
+        _disposable([d for d in domains if fixes[d] is None or d in deny], allow, deny))
     out["suppressed"] = _suppressed(frame, mailbox, suppression, messages)
     out["inactive"] = _inactive(frame, messages, as_of, inactive_days, min_messages)
     out["typo_domain"] = fixed_domain.notna()
@@ -287,16 +295,18 @@ def _disposable(domains, allow, deny) -> set[str]:
 
 @lru_cache(maxsize=1 << 16)
 def _typo_fix(domain: str) -> str | None:
-    """The large provider's domain ``domain`` is a typo of, or None."""
+    """The large provider's domain ``domain`` is a typo of, or None: the name mistyped under
+    the same ending (``gmial.com``), or the name with a mistyped ending (``gmail.con``)."""
     if domain in POPULAR_DOMAINS:
         return None
-    near = sorted(p for p in POPULAR_DOMAINS
-                  if len(p.partition(".")[0]) >= _SHORTEST_NAME and _one_edit(domain, p))
+    name, _, ending = domain.partition(".")
+    near = sorted(p for p in POPULAR_DOMAINS if p.partition(".")[2] == ending
+                  and len(p.partition(".")[0]) >= _SHORTEST_NAME
+                  and _one_edit(name, p.partition(".")[0]))
     if near:
         return near[0]
-    name, _, ending = domain.partition(".")
     if ending and ending not in _ENDINGS:
-        for popular in sorted(POPULAR_DOMAINS):
+        for popular in sorted(POPULAR_DOMAINS, key=lambda p: (not p.endswith(".com"), p)):
             p_name, _, p_ending = popular.partition(".")
             if p_name == name and _one_edit(ending, p_ending):
                 return popular
@@ -317,6 +327,13 @@ def _one_edit(a: str, b: str) -> bool:
     return short[i:] == long_[i + 1:]
 
 
+def _email_messages(messages: pd.DataFrame) -> pd.DataFrame:
+    """The e-mails among the messages (all of them when the table has no channel)."""
+    if "channel" not in messages:
+        return messages
+    return messages[messages.channel.astype("string").str.lower().eq("email").fillna(False)]
+
+
 def _suppressed(frame, mailbox, suppression, messages) -> np.ndarray:
     out = np.zeros(len(frame), bool)
     if suppression is not None:
@@ -324,21 +341,29 @@ def _suppressed(frame, mailbox, suppression, messages) -> np.ndarray:
         keys = set(listed.mailbox.dropna())
         out |= mailbox.isin(keys).fillna(False).to_numpy(bool)
     if messages is not None and "customer_id" in frame:
-        bad = pd.Series(False, index=messages.index)
-        if "bounce" in messages:
-            bad |= messages.bounce.eq("hard").fillna(False)
-        if "complained_at" in messages:
-            bad |= messages.complained_at.notna()
-        out |= frame.customer_id.isin(set(messages.customer_id[bad])).to_numpy(bool)
+        mail = _email_messages(messages)
+        bad = pd.Series(False, index=mail.index)
+        if "bounce" in mail:
+            bad |= mail.bounce.eq("hard").fillna(False)
+        if "complained_at" in mail:
+            bad |= mail.complained_at.notna()
+        out |= frame.customer_id.isin(set(mail.customer_id[bad])).to_numpy(bool)
     return out
 
 
 def _inactive(frame, messages, as_of, days: int, least: int) -> np.ndarray:
+    """Customers sent at least ``least`` delivered e-mails in the ``days`` up to the end of
+    ``as_of`` (``schema.end_of``: a date is the whole day) without a human open or click."""
     if messages is None or "customer_id" not in frame or not len(messages):
         return np.zeros(len(frame), bool)
-    sent = pd.to_datetime(messages.sent_at)
-    end = pd.Timestamp(as_of) if as_of is not None else sent.max()
-    recent = messages[(sent > end - pd.Timedelta(days=days)) & (sent <= end)]
+    mail = _email_messages(messages)
+    if "bounce" in mail:
+        mail = mail[mail.bounce.isna()]
+    if "delivered" in mail:
+        mail = mail[mail.delivered.fillna(True).astype(bool)]
+    sent = pd.to_datetime(mail.sent_at)
+    end = end_of(as_of) if as_of is not None else sent.max() + pd.Timedelta(microseconds=1)
+    recent = mail[(sent >= end - pd.Timedelta(days=days)) & (sent < end)]
     opened = recent.opened_at.notna() if "opened_at" in recent else False
     if "machine_open" in recent:
         opened = opened & ~recent.machine_open.fillna(False).astype(bool)

@@ -9,15 +9,16 @@ message cannot tell) and ``evidence``. The rules:
 area           check                 passes when
 ============== ===================== ====================================================
 deliverability spf, dkim, dmarc      the receiver's ``Authentication-Results`` (RFC 8601)
-                                     says ``pass`` (None without that header)
+                                     says ``pass`` for one of its results (None without
+                                     that header)
 deliverability dmarc_alignment       the From domain's organisational domain (public suffix
                                      list) is that of a passing DKIM ``header.d`` or SPF
                                      ``smtp.mailfrom`` (relaxed alignment)
 deliverability list_unsubscribe      a ``List-Unsubscribe`` header with an https or mailto
                                      address
 deliverability one_click_unsubscribe ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``
-                                     with an https address (RFC 8058), and a DKIM signature,
-                                     if any, that covers both headers
+                                     with an https address (RFC 8058), and, when the message
+                                     is signed, a DKIM signature that covers both headers
 devices        viewport              ``<meta name="viewport" content="width=device-width...">``
 devices        content_width         no width above 650 px (attribute or CSS ``width``)
 devices        image_alt_text        every image has a non-empty ``alt``
@@ -141,7 +142,7 @@ def _authentication(message) -> list[tuple]:
                          "no Authentication-Results for it: send the sample through a "
                          "mailbox and save what arrived"))
             continue
-        result, props = found[0]
+        result, props = next((r for r in found if r[0] == "pass"), found[0])  # any pass
         where = props.get(key) or props.get("header.i", "")
         rows.append(("deliverability", method, result == "pass",
                      f"{method}={result}" + (f" ({where.lstrip('@')})" if where else "")))
@@ -175,11 +176,13 @@ def _unsubscribe_headers(message) -> list[tuple]:
         problems.append("no List-Unsubscribe-Post: List-Unsubscribe=One-Click")
     if not https:
         problems.append("no https address in List-Unsubscribe")
+    covered = []
     for signature in message.get_all("DKIM-Signature") or []:
         signed = re.search(r"\bh=([^;]+)", re.sub(r"\s+", "", str(signature)))
         names = {h.lower() for h in signed.group(1).split(":")} if signed else set()
-        if not {"list-unsubscribe", "list-unsubscribe-post"} <= names:
-            problems.append("the DKIM signature does not cover both List-Unsubscribe headers")
+        covered.append({"list-unsubscribe", "list-unsubscribe-post"} <= names)
+    if covered and not any(covered):
+        problems.append("no DKIM signature covers both List-Unsubscribe headers")
     rows.append(("deliverability", "one_click_unsubscribe", not problems,
                  "; ".join(problems) or f"One-Click to {https[0]}"))
     return rows
@@ -252,8 +255,14 @@ def _content(message, html: str | None) -> list[tuple]:
         w in (a.get_text(" ") + " " + a.get("href", "")).lower() for w in _UNSUBSCRIBE_WORDS)]
     rows.append(("content", "unsubscribe_link", bool(unsubscribe),
                  f"link to {unsubscribe[0]}" if unsubscribe else "no unsubscribe link"))
+    active = sorted({t.name for t in soup.find_all(["script", "form", "iframe", "object",
+                                                     "embed"])})
+    active += sorted({f"{t.name}[{a}]" for t in soup.find_all(True) for a in t.attrs
+                      if a.lower().startswith("on")})
+    active += ["javascript: link" for a in soup.find_all(href=True)
+               if a["href"].strip().lower().startswith("javascript:")][:1]
     for hidden in body.find_all(["script", "style", "head"]):
-        hidden.extract()
+        hidden.extract()  # not text a reader sees
     words = len(re.sub(r"\s+", " ", body.get_text(" ")).strip())
     images = len(body.find_all("img"))
     balanced = words >= TEXT_CHARACTERS and words >= TEXT_PER_IMAGE * images
@@ -262,20 +271,19 @@ def _content(message, html: str | None) -> list[tuple]:
     bad = []
     for a in links:
         href = (a.get("href") or "").strip()
-        parts = urlsplit(href)
-        if parts.scheme in ("http", "https") and parts.hostname:
-            if parts.hostname.lower().removeprefix("www.") in SHORTENERS:
+        try:
+            parts = urlsplit(href)
+            host = parts.hostname
+        except ValueError:  # e.g. an unclosed [IPv6] host
+            bad.append(f"malformed: {href}")
+            continue
+        if parts.scheme in ("http", "https") and host:
+            if host.lower().removeprefix("www.") in SHORTENERS:
                 bad.append(f"shortened: {href}")
         elif parts.scheme not in ("mailto", "tel") or not parts.path:
             bad.append(f"malformed: {href or '(empty)'}")
     rows.append(("content", "links", not bad,
                  "; ".join(bad[:5]) or f"{len(links)} links, all well-formed"))
-    active = sorted({t.name for t in soup.find_all(["script", "form", "iframe", "object",
-                                                     "embed"])})
-    active += sorted({f"{t.name}[{a}]" for t in soup.find_all(True) for a in t.attrs
-                      if a.lower().startswith("on")})
-    active += ["javascript: link" for a in soup.find_all(href=True)
-               if a["href"].strip().lower().startswith("javascript:")][:1]
     rows.append(("content", "no_scripts_or_forms", not active,
                  ", ".join(active) or "no script, form or embedded content"))
     return rows

@@ -29,6 +29,16 @@ _ACRONYMS = {"spf": "SPF", "dkim": "DKIM", "dmarc": "DMARC", "html": "HTML", "on
              "click": "click"}
 
 
+def score_text(score) -> str:
+    """A score as the report shows it: ``"82 / 100"``, or ``"not checked"``."""
+    return "not checked" if pd.isna(score) else f"{score:.0f} / 100"
+
+
+def reasons(row) -> str:
+    """Why an address is to be fixed or suppressed: its flags, in words."""
+    return ", ".join(label(f).lower() for f in FLAGS if row[f]) or "stored differently"
+
+
 def label(name: str) -> str:
     """A check's or flag's name as people write it: ``dmarc_alignment`` -> DMARC alignment.
 
@@ -146,7 +156,7 @@ def _page(r: Report, title: str) -> str:
              f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>", "<div class='cards'>"]
     for row in r.scores.itertuples():
-        score = "not checked" if pd.isna(row.score) else f"{row.score:.0f} / 100"
+        score = score_text(row.score)
         sub = (f"{count(row.checked)} addresses" if row.area == "list quality"
                else f"{count(row.passed)} of {count(row.checked)} checks passed")
         parts.append(f"<div class='card' data-area='{row.area}'><div>{AREA_TITLES[row.area]}</div>"
@@ -183,9 +193,8 @@ def _page(r: Report, title: str) -> str:
         parts.append("<table><tr><th>E-mail</th><th>Action</th><th>Why</th>"
                      "<th>Suggestion</th></tr>")
         for _, row in shown.iterrows():
-            why = ", ".join(label(f).lower() for f in FLAGS if row[f]) or "stored differently"
             parts.append(f"<tr><td>{html.escape(str(row.email))}</td><td>{row.action}</td>"
-                         f"<td>{why}</td><td>{html.escape(row.suggestion or '')}</td></tr>")
+                         f"<td>{reasons(row)}</td><td>{html.escape(row.suggestion or '')}</td></tr>")
         parts.append("</table>")
     parts.append("</body></html>")
     return "".join(parts)

@@ -12,10 +12,12 @@ area           check             passes when
 ============== ================= ==========================================================
 deliverability spf_record        one ``v=spf1`` record whose terms are all valid, ending in
                                  ``-all`` or ``~all`` (or a ``redirect=``), never ``+all``
+                                 or ``?all``
 deliverability spf_lookups       at most 10 DNS-querying terms (``include``, ``a``, ``mx``,
                                  ``ptr``, ``exists``, ``redirect``), the included records'
                                  counted too, and at most 2 of them void (RFC 7208 4.6.4)
-deliverability dmarc_record      one ``v=DMARC1`` record with a valid ``p``
+deliverability dmarc_record      one ``v=DMARC1`` record with a valid ``p``, at
+                                 ``_dmarc.<domain>`` or else at the organisational domain
 deliverability dmarc_policy      ``p=quarantine`` or ``p=reject`` on all mail (``pct=100``)
 deliverability dmarc_reports     aggregate reports requested (``rua=mailto:...``)
 deliverability block_lists       the domain (and the IP, if given) on none of the lists
@@ -29,6 +31,8 @@ import re
 from collections.abc import Callable
 
 import pandas as pd
+
+from lifecycle.health.message import _organisational
 
 Resolver = Callable[[str, str], list[str]]
 #: DNS block lists queried by default: (zone, what it lists).
@@ -48,6 +52,8 @@ def check_sender(domain: str, *, spf: str | None = None, dmarc: str | None = Non
     --------
     >>> records = {("shop.example.com", "TXT"): ["v=spf1 include:_spf.esp.example ~all"],
     ...            ("_spf.esp.example", "TXT"): ["v=spf1 ip4:192.0.2.0/24 a mx -all"],
+    ...            ("_spf.esp.example", "A"): ["192.0.2.25"],
+    ...            ("_spf.esp.example", "MX"): ["10 mx.esp.example."],
     ...            ("_dmarc.shop.example.com", "TXT"): ["v=DMARC1; p=none; rua=mailto:d@shop.example.com"]}
     >>> def resolver(name, kind):
     ...     return records.get((name, kind), [])
@@ -63,6 +69,9 @@ def check_sender(domain: str, *, spf: str | None = None, dmarc: str | None = Non
     rows += _spf(domain, spf_records, resolver)
     dmarc_records = [dmarc] if dmarc is not None else _txt(resolver, f"_dmarc.{domain}",
                                                             "v=dmarc1")
+    organisation = _organisational(domain)
+    if dmarc_records == [] and organisation != domain:  # RFC 7489 6.6.3: the org's record
+        dmarc_records = _txt(resolver, f"_dmarc.{organisation}", "v=dmarc1")
     rows += _dmarc(dmarc_records)
     rows.append(_listed(domain, ip, resolver))
     return pd.DataFrame(rows, columns=_COLUMNS)
@@ -76,11 +85,10 @@ def dns_resolver(timeout: float = 5.0) -> Resolver:
     def resolve(name: str, record_type: str) -> list[str]:
         try:
             answer = dns.resolver.resolve(name, record_type, lifetime=timeout)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.resolver.NoNameservers):
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
-        except dns.exception.Timeout as error:
-            raise LookupError(f"no answer for {name} {record_type} within {timeout} s") \
-                from error
+        except (dns.exception.Timeout, dns.resolver.NoNameservers) as error:
+            raise LookupError(f"no answer for {name} {record_type}: {error}") from error
         if record_type == "TXT":
             return [b"".join(r.strings).decode(errors="replace") for r in answer]
         return [r.to_text() for r in answer]
@@ -91,7 +99,11 @@ def _txt(resolver: Resolver | None, name: str, prefix: str) -> list[str] | None:
     """The TXT records of ``name`` that start with ``prefix`` (None: not looked up)."""
     if resolver is None:
         return None
-    return [r for r in resolver(name, "TXT") if r.strip().lower().startswith(prefix)]
+    try:
+        found = resolver(name, "TXT")
+    except LookupError:  # no answer is not "no record": not checked
+        return None
+    return [r for r in found if r.strip().lower().startswith(prefix)]
 
 
 def _spf(domain: str, records: list[str] | None, resolver) -> list[tuple]:
@@ -114,14 +126,17 @@ def _spf(domain: str, records: list[str] | None, resolver) -> list[tuple]:
             problems.append(f"unknown term {term!r}")
         elif match.group(2).lower() in ("ip4", "ip6") and not _network(match.group(4)):
             problems.append(f"not an address: {term!r}")
-    last = [t.lower() for t in terms if _MECHANISMS.match(t) and t.lower().endswith("all")]
-    if "+all" in last or "all" in last:
+    alls = [m.group(1) or "+" for m in map(_MECHANISMS.match, terms)
+            if m and m.group(2).lower() == "all"]
+    if "+" in alls:
         problems.append("+all lets anyone send as this domain")
-    elif not last and not any(t.lower().startswith("redirect=") for t in terms):
+    elif "?" in alls:
+        problems.append("?all: mail from anywhere is neutral")
+    elif not alls and not any(t.lower().startswith("redirect=") for t in terms):
         problems.append("no -all or ~all at the end: mail from anywhere is neutral")
     rows = [("deliverability", "spf_record", not problems,
              "; ".join(problems) or f"{record}")]
-    count, void, unchecked = _lookups(record, resolver, seen={domain})
+    count, void, unchecked = _lookups(record, resolver, seen={domain}, own=domain)
     evidence = f"{count} DNS-querying terms of {LOOKUP_LIMIT} allowed, {void} void"
     if unchecked:
         evidence += f" (included records not looked up: {', '.join(unchecked)})"
@@ -139,9 +154,9 @@ def _network(text: str | None) -> bool:
     return True
 
 
-def _lookups(record: str, resolver, seen: set[str]) -> tuple[int, int, list[str]]:
+def _lookups(record: str, resolver, seen: set[str], own: str) -> tuple[int, int, list[str]]:
     """DNS-querying terms of ``record`` and of the records it includes, the void ones, and
-    the names that could not be followed (no resolver)."""
+    the names that could not be followed (no resolver); ``own``: the record's domain."""
     count = void = 0
     unchecked = []
     for term in record.split()[1:]:
@@ -151,6 +166,11 @@ def _lookups(record: str, resolver, seen: set[str]) -> tuple[int, int, list[str]
         if kind not in (*_QUERIES, "redirect"):
             continue
         count += 1
+        if kind in ("a", "mx", "exists") and resolver is not None:
+            target = (match.group(4) if match.group(3) == ":" else None) or own
+            if not resolver(target.split("/")[0], "MX" if kind == "mx" else "A"):
+                void += 1
+            continue
         if kind in ("include", "redirect"):
             name = name or match.group(4)
             if resolver is None:
@@ -162,7 +182,7 @@ def _lookups(record: str, resolver, seen: set[str]) -> tuple[int, int, list[str]
             if not found:
                 void += 1
                 continue
-            more, more_void, more_unchecked = _lookups(found[0], resolver, seen | {name})
+            more, more_void, more_unchecked = _lookups(found[0], resolver, seen | {name}, name)
             count, void = count + more, void + more_void
             unchecked += more_unchecked
     return count, void, unchecked
@@ -203,20 +223,26 @@ def _listed(domain: str, ip: str | None, resolver) -> tuple:
     queries = [(f"{domain}.{zone}", f"{domain} on {zone}") for zone, kind in BLOCK_LISTS
                if kind == "domain"]
     if ip:
-        reverse = ".".join(reversed(str(ipaddress.ip_address(ip)).split(".")))
+        reverse = ipaddress.ip_address(ip).reverse_pointer.rsplit(".", 2)[0]  # no .in-addr.arpa
         queries += [(f"{reverse}.{zone}", f"{ip} on {zone}") for zone, kind in BLOCK_LISTS
                     if kind == "ip"]
     hits, refused = [], []
     for name, what in queries:
-        answers = resolver(name, "A")
-        if any(a.startswith("127.255.255.") for a in answers):  # Spamhaus' error codes
-            refused.append(what.split(" on ")[1])
+        zone = what.split(" on ")[1]
+        try:
+            answers = resolver(name, "A")
+        except LookupError:
+            refused.append(zone)
+            continue
+        if any(a.startswith("127.255.255.") or (zone == "multi.surbl.org" and a == "127.0.0.1")
+               for a in answers):  # the lists' answers to a refused query
+            refused.append(zone)
         elif any(a.startswith("127.") for a in answers):
             hits.append(what)
     if hits:
         return ("deliverability", "block_lists", False, "; ".join(hits))
     if refused:
         return ("deliverability", "block_lists", None,
-                f"not checked: {', '.join(refused)} refused the query (public resolvers "
-                f"are refused: use your own)")
+                f"not checked: {', '.join(refused)} refused or did not answer the query "
+                f"(public resolvers are refused: use your own)")
     return ("deliverability", "block_lists", True, f"on none of {len(queries)} lists")

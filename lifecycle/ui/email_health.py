@@ -23,7 +23,7 @@ import pandas as pd
 
 from lifecycle import health, plots
 from lifecycle.formats import count
-from lifecycle.health.report import AREA_TITLES, AREAS, label
+from lifecycle.health.report import AREA_TITLES, AREAS, label, reasons, score_text
 from lifecycle.ui import controls
 from lifecycle.ui.panel import Card, cards, dashboard, figure, note, table
 
@@ -63,8 +63,7 @@ def email_health_view(checked: pd.DataFrame, messages: dict[str, pd.DataFrame]):
         scores = result.scores.set_index("area")
         headline = [Card(area.replace(" ", "-"), AREA_TITLES[area],
                          -1.0 if pd.isna(scores.score[area]) else scores.score[area],
-                         "not checked" if pd.isna(scores.score[area])
-                         else f"{scores.score[area]:.0f} / 100", _notes(scores, area))
+                         score_text(scores.score[area]), _notes(scores, area))
                     for area in AREAS]
         to_clean = int(totals.loc[["fix", "suppress"], "count"].sum())
         headline += [Card("addresses", "Addresses", len(checked), count(len(checked)),
@@ -76,8 +75,7 @@ def email_health_view(checked: pd.DataFrame, messages: dict[str, pd.DataFrame]):
         shown = pd.DataFrame({
             "Customer": rows.get("customer_id", pd.Series("", index=rows.index)),
             "E-mail": rows.email.fillna("(none)"), "Action": rows.action,
-            "Why": [", ".join(label(f).lower() for f in health.FLAGS if r[f]) or
-                    "stored differently" for _, r in rows.iterrows()],
+            "Why": [reasons(r) for _, r in rows.iterrows()],
             "Suggestion": rows.suggestion.fillna("")}).head(SHOWN_ADDRESSES)
         flags = pd.DataFrame({"Flag": [label(f) for f in health.FLAGS],
                               "Addresses": [count(totals["count"][f]) for f in health.FLAGS],

@@ -477,8 +477,11 @@ def _program(p: _Problem, index: np.ndarray, matrix, upper: np.ndarray, lower: n
     scaled = [_integer_row(row, bound) for _, row, bound in limits]
     rows = np.array([row * f for (_, row, _), (f, _) in zip(limits, scaled, strict=True)]
                     ).reshape(len(limits), k)
-    by_cost = [(rows[i] == v).astype(float) for i, (_, row, _) in enumerate(limits)
-               for v in np.unique(rows[i][row > 0]) if len(np.unique(row[row > 0])) > 1]
+    by_cost = []  # a cost limit over cells of several costs: one count per cost
+    for scaled_row in rows:
+        costs = np.unique(scaled_row[scaled_row > 0])
+        if len(costs) > 1:
+            by_cost += [(scaled_row == cost).astype(float) for cost in costs]
     g = len(by_cost)
     n_policy = matrix.shape[0] - len(limits)
     upper_rows = sparse.vstack([

@@ -43,6 +43,7 @@ import email
 import email.policy
 import email.utils
 import re
+from functools import cache
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -78,9 +79,10 @@ def check_message(raw: bytes | str) -> pd.DataFrame:
     message = email.message_from_bytes(raw.encode() if isinstance(raw, str) else raw,
                                        policy=email.policy.default)
     html, text = _bodies(message)
+    soup = _soup(html) if html is not None else None
     rows = [*_authentication(message), *_unsubscribe_headers(message)]
-    rows += _devices(html, text)
-    rows += _content(message, html)
+    rows += _devices(soup, html, text)
+    rows += _content(message, soup)  # last: it takes the non-text tags out of the tree
     return pd.DataFrame(rows, columns=_COLUMNS)
 
 
@@ -114,22 +116,23 @@ def authentication_results(message) -> dict[str, list[tuple[str, dict[str, str]]
     return out
 
 
-def _organisational(domain: str | None) -> str | None:
-    from publicsuffixlist import PublicSuffixList
+def organisational_domain(domain: str | None) -> str | None:
+    """The domain an organisation registered (public suffix list, bundled: no download).
 
+    >>> organisational_domain("news.mail.shop.co.uk"), organisational_domain("shop.example.com")
+    ('shop.co.uk', 'example.com')
+    """
     if not domain:
         return None
     domain = domain.strip().strip(".").lower().rsplit("@", 1)[-1]
-    return _psl(PublicSuffixList).privatesuffix(domain) or domain
+    return _suffixes().privatesuffix(domain) or domain
 
 
-_PSL = []
+@cache
+def _suffixes():
+    from publicsuffixlist import PublicSuffixList
 
-
-def _psl(factory):
-    if not _PSL:
-        _PSL.append(factory())  # the bundled list: no download
-    return _PSL[0]
+    return PublicSuffixList()
 
 
 def _authentication(message) -> list[tuple]:
@@ -147,7 +150,7 @@ def _authentication(message) -> list[tuple]:
         rows.append(("deliverability", method, result == "pass",
                      f"{method}={result}" + (f" ({where.lstrip('@')})" if where else "")))
     sender = email.utils.parseaddr(str(message.get("From", "")))[1]
-    org = _organisational(sender.rpartition("@")[2] if "@" in sender else None)
+    org = organisational_domain(sender.rpartition("@")[2] if "@" in sender else None)
     if org is None:
         rows.append(("deliverability", "dmarc_alignment", False, "no From address"))
     elif not results:
@@ -155,7 +158,7 @@ def _authentication(message) -> list[tuple]:
     else:
         aligned = [f"{m} {d}" for m, key in (("dkim", "header.d"), ("spf", "smtp.mailfrom"))
                    for result, props in results.get(m, []) if result == "pass"
-                   for d in [props.get(key, "").lstrip("@")] if _organisational(d) == org]
+                   for d in [props.get(key, "").lstrip("@")] if organisational_domain(d) == org]
         rows.append(("deliverability", "dmarc_alignment", bool(aligned),
                      f"From {org} (organisational); " + (
                          f"aligned: {', '.join(aligned)}" if aligned
@@ -200,14 +203,13 @@ def _px(value: str | None) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def _devices(html: str | None, text: str | None) -> list[tuple]:
+def _devices(soup, html: str | None, text: str | None) -> list[tuple]:
     rows = []
-    if html is None:
+    if soup is None:
         rows += [("devices", c, None, "no HTML part") for c in
                  ("viewport", "content_width", "image_alt_text", "image_dimensions",
                   "html_size")]
     else:
-        soup = _soup(html)
         viewport = soup.find("meta", attrs={"name": re.compile("^viewport$", re.I)})
         content = (viewport.get("content") or "") if viewport else ""
         rows.append(("devices", "viewport", "width=device-width" in content.replace(" ", ""),
@@ -239,15 +241,14 @@ def _devices(html: str | None, text: str | None) -> list[tuple]:
     return rows
 
 
-def _content(message, html: str | None) -> list[tuple]:
+def _content(message, soup) -> list[tuple]:
     subject = str(message.get("Subject", "") or "").strip()
     rows = [("content", "subject_length", 0 < len(subject) <= SUBJECT_CHARACTERS,
              f'{len(subject)} characters: "{subject}"' if subject else "no subject")]
-    if html is None:
+    if soup is None:
         return rows + [("content", c, None, "no HTML part") for c in
                        ("preheader", "unsubscribe_link", "text_image_balance", "links",
                         "no_scripts_or_forms")]
-    soup = _soup(html)
     body = soup.body or soup
     rows.append(("content", "preheader", *_preheader(body)))
     links = body.find_all("a")

@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from lifecycle.health.message import _organisational
+from lifecycle.health.message import organisational_domain
 
 Resolver = Callable[[str, str], list[str]]
 #: DNS block lists queried by default: (zone, what it lists).
@@ -69,7 +69,7 @@ def check_sender(domain: str, *, spf: str | None = None, dmarc: str | None = Non
     rows += _spf(domain, spf_records, resolver)
     dmarc_records = [dmarc] if dmarc is not None else _txt(resolver, f"_dmarc.{domain}",
                                                             "v=dmarc1")
-    organisation = _organisational(domain)
+    organisation = organisational_domain(domain)
     if dmarc_records == [] and organisation != domain:  # RFC 7489 6.6.3: the org's record
         dmarc_records = _txt(resolver, f"_dmarc.{organisation}", "v=dmarc1")
     rows += _dmarc(dmarc_records)

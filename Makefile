@@ -51,4 +51,4 @@ bench: env-test
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) data/*.duckdb
+	rm -rf $(VENV) data/*.duckdb data/*.duckdb.*

@@ -226,7 +226,7 @@ def _record(workspace, kept: pd.DataFrame, manifest: dict, *, campaign_id: str,
         "parameters": json.dumps({k: manifest[k] for k in ("path", "format", "channel",
                                                            "purpose", "source_run")}),
         "counts": json.dumps(counts)}])
-    with workspace.writing():
+    with workspace.recording():  # one part beside the file: no copy of it
         if len(contacts):
             workspace.append("contact_history", contacts)
         workspace.append("runs", run)

@@ -1122,8 +1122,7 @@ def _record_plan(workspace, plan: Plan, started) -> None:
         "finished_at": pd.Timestamp.now("UTC").tz_convert(None),
         "status": "failed" if allocation.status == "infeasible" else "dry-run",
         "parameters": json.dumps(parameters), "counts": json.dumps(counts)}])
-    with workspace.writing():
-        workspace.append("runs", run)
+    workspace.append("runs", run)
 
 
 def recorded(workspace, group: str) -> pd.DataFrame:

@@ -8,6 +8,16 @@ never lose each other's rows, and an interrupted write leaves the previous file 
 private copy is removed by the next writer). The copy keeps the file's permissions. The cost is
 one file copy per write transaction: batch related writes in one :meth:`Workspace.writing`
 (writes nested inside it, also through another Workspace on the same file, join it).
+
+Run records (contact history and runs: what exports, programs and "Optimize now" write every
+day) do not pay that copy, which grows with the customer, transaction and event tables. Each
+append of them is one folder of Parquet files beside the database, ``<file>.records/<n>-<id>/``,
+written under the same lock and renamed into place whole; readers see a record table as the
+database's rows plus the parts numbered above the last one the database holds
+(:mod:`lifecycle._records`). The next write to the database (the nightly load) takes the parts
+in, so the database stays the whole truth and readers scan few parts; :meth:`Workspace.compact`
+does so on demand and removes parts already taken in. An append then costs its own rows, a
+Parquet write and a key check, whatever the size of the database.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import duckdb
 import ibis
 import pandas as pd
 
+from lifecycle import _records
 from lifecycle._files import fsync
 from lifecycle.schema import TABLES, DataError, Problem, as_table, validate
 
@@ -82,6 +93,7 @@ class Workspace:
     def __init__(self, con=None, *, path: Path | None = None):
         self.path = None if path is None else Path(path).resolve()
         self._con, self._stamp = con, None
+        self._parts, self._since = [], 0  # run-record parts, and the last one in the file
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -153,12 +165,11 @@ class Workspace:
         """The ibis connection to read from (for a file: the latest committed version)."""
         if self.path is None:
             return self._con
-        stamp = _stamp(self.path)
+        parts = _records.committed(self.path)
+        stamp = _stamp(self.path, parts)
         if self._con is None or stamp != self._stamp:
-            con = ibis.duckdb.connect()
-            con.raw_sql(f"ATTACH '{_quote(self.path)}' AS ws (READ_ONLY); USE ws; "
-                        f"{_QUIET}")
-            self._con, self._stamp = con, stamp
+            self._con, self._since = _reader(self.path, parts)
+            self._parts, self._stamp = parts, stamp
         return self._con
 
     def tables(self) -> list[str]:
@@ -191,7 +202,7 @@ class Workspace:
         """
         if self.path is None or not self.path.exists():
             return None
-        return "{}-{}".format(*_stamp(self.path))
+        return "{}-{}-{}".format(*_stamp(self.path))
 
     def table_version(self, names) -> str | None:
         """A text that changes when any of the tables ``names`` (or the as-of date or the
@@ -199,11 +210,13 @@ class Workspace:
         leaves a CLV fit on transactions valid. None where a present table has no recorded
         version (a workspace written before versions were kept): use :attr:`version`."""
         meta, present = self.meta(), set(self.tables())
-        keys = [f"version.{n}" for n in names]
-        if any(n in present and k not in meta for n, k in zip(names, keys, strict=True)):
+        versions = [meta.get(f"version.{n}") for n in names]
+        for i, name in enumerate(names):  # appended since the file last took in its records
+            if (seq := _records.last(self._parts, name, self._since)) is not None:
+                versions[i] = f"records-{seq}"
+        if any(n in present and v is None for n, v in zip(names, versions, strict=True)):
             return None
-        text = json.dumps([meta.get(k) for k in keys] + [meta.get("as_of"),
-                                                          meta.get("currency")])
+        text = json.dumps(versions + [meta.get("as_of"), meta.get("currency")])
         return hashlib.md5(text.encode()).hexdigest()[:16]
 
     def cached(self, name: str, compute, *, tables=None) -> pd.DataFrame:
@@ -273,19 +286,23 @@ class Workspace:
             yield con
 
     @contextmanager
-    def _writing(self, *, fresh: bool) -> Iterator:
-        """:meth:`writing`; ``fresh=True`` starts from an empty database instead of a copy."""
+    def _writing(self, *, fresh: bool, prune: bool = False) -> Iterator:
+        """:meth:`writing`; ``fresh=True`` starts from an empty database instead of a copy,
+        ``prune=True`` removes the record parts the replaced file held already."""
         if self.path is None:
             yield self._con
             return
         outer = _open_writes().get(self.path)
+        if isinstance(outer, _Recording):
+            raise RuntimeError(f"cannot write tables to {self.path} inside a recording: load "
+                               "them before or after it")
         if outer is not None:
             if fresh:
                 raise RuntimeError(f"cannot replace {self.path} inside a write to it")
             with outer.nested() as con:
                 yield con
             return
-        with _FileWrite(self.path, fresh=fresh) as write:
+        with _FileWrite(self.path, fresh=fresh, prune=prune) as write:
             yield write.con
 
     def load(self, kind: str, source, *, as_of=None, columns: Mapping[str, str] | None = None
@@ -314,8 +331,7 @@ class Workspace:
 
         Examples
         --------
-        >>> import tempfile
-        >>> ws = Workspace.open(Path(tempfile.mkdtemp()) / "shop.duckdb", create=True)
+        >>>         >>> ws = Workspace.open(Path(tempfile.mkdtemp()) / "shop.duckdb", create=True)
         >>> members = pd.DataFrame({"member_no": ["007", "008"],
         ...                         "joined": ["2024-03-01", "2024-05-02"]})
         >>> _ = ws.load("customers", members, as_of="2024-12-31",
@@ -335,22 +351,56 @@ class Workspace:
         """Validate rows of a canonical table and append them (e.g. contact history).
 
         Returns the number of rows appended. Keys must stay unique across old and new rows.
+        Run records (``contact_history``, ``runs``) are appended as a part beside the file,
+        without copying it (see :meth:`recording`), unless a :meth:`writing` is open.
         """
+        if self.path is not None and kind in _records.RECORDS and not isinstance(
+                _open_writes().get(self.path), _FileWrite):
+            with self.recording():
+                return _open_writes()[self.path].append(self, kind, frame)
         with self.writing() as con:
             as_of = None if kind == "contact_history" else self.as_of
-            clean, _ = validate(frame, kind, as_of=as_of)
+            old = con.table(kind) if kind in con.list_tables() else None
+            clean = _new_rows(kind, frame, as_of, old)
             _set_meta(con, **{f"version.{kind}": uuid.uuid4().hex})
-            if kind not in con.list_tables():
+            if old is None:
                 con.create_table(kind, _rows(con, clean))
-                return len(clean)
-            old, key = con.table(kind), list(TABLES[kind].key)
-            if key:
-                clash = old.select(key).join(ibis.memtable(clean[key]), key)
-                if n := clash.count().execute():
-                    raise DataError([Problem(kind, ", ".join(key), "duplicate key: already in "
-                                             "the workspace", n, clash.limit(5).execute())])
-            con.insert(kind, _rows(con, clean[list(old.columns)]))
+            else:
+                con.insert(kind, _rows(con, clean))
             return len(clean)
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        """A write of run records: the :meth:`append` calls in the block to ``contact_history``
+        and ``runs`` commit together, or not at all, when it ends.
+
+        On a DuckDB file they become one Parquet part in ``<file>.records/``, written under
+        the file's lock and renamed into place: the cost depends on the rows appended, not on
+        the size of the database, and readers see the part whole or not at all. Inside a
+        :meth:`writing` (or off a file) the rows go into that write instead. Loading tables
+        inside a recording is an error: do it before or after.
+        """
+        outer = _open_writes().get(self.path) if self.path is not None else None
+        if self.path is None or isinstance(outer, _FileWrite):
+            with self.writing():
+                yield
+        elif outer is not None:
+            with outer.nested():
+                yield
+        else:
+            with _Recording(self.path):
+                yield
+
+    def compact(self) -> None:
+        """Take the run records appended beside the file into it (one copy of the file).
+
+        Every write through :meth:`writing` or :meth:`load` takes them in first, and readers
+        then skip their parts, but leaves the parts on disk: a reader may still be reading
+        them. This also removes the parts that the previous version of the file had taken in
+        already, which only a reader that has not asked for a table since then still reads.
+        """
+        with self._writing(fresh=False, prune=True):
+            pass
 
     def _load(self, con, kind, source, *, as_of, columns) -> pd.DataFrame:
         if kind not in TABLES:
@@ -372,6 +422,47 @@ class Workspace:
     def __repr__(self) -> str:
         where = self.path if self.path is not None else type(self._con).__module__
         return f"Workspace({where})"
+
+
+def _reader(path: Path, parts) -> tuple:
+    """A read-only connection to the file at ``path`` and the run-record ``parts`` beside it:
+    every table a view, a record table the file's rows and its parts' (see
+    :mod:`lifecycle._records`). Returns it and the last part the file holds already."""
+    con = ibis.duckdb.connect()
+    con.raw_sql(f"ATTACH '{_quote(path)}' AS ws (READ_ONLY); {_QUIET}")
+    names = [row[0] for row in con.raw_sql(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ws' "
+        "AND schema_name = 'main'").fetchall()]
+    since = 0
+    if _META in names:
+        found = con.raw_sql(f"SELECT value FROM ws.main.{_META} WHERE key = "
+                            f"'{_records.SINCE}'").fetchall()
+        since = json.loads(found[0][0]) if found else 0
+    appended = _records.files(parts, since)
+    for name in sorted(set(names) | set(appended)):
+        scans = ([f'SELECT * FROM ws.main."{name}"'] if name in names else []) + (
+            [f"SELECT * FROM {_records.scan(appended[name])}"] if name in appended else [])
+        con.raw_sql(f'CREATE VIEW "{name}" AS ' + " UNION ALL BY NAME ".join(scans))
+    return con, since
+
+
+def _new_rows(kind: str, frame: pd.DataFrame, as_of, old, pending=()) -> pd.DataFrame:
+    """``frame`` validated as rows to append to ``old`` (the table, or None), in its column
+    order; a key already in ``old`` or in the ``pending`` frames is a DataError."""
+    clean, _ = validate(frame, kind, as_of=as_of)
+    key = list(TABLES[kind].key)
+    if key and old is not None:
+        clash = old.select(key).join(ibis.memtable(clean[key]), key)
+        if n := clash.count().execute():
+            raise DataError([Problem(kind, ", ".join(key), "duplicate key: already in the "
+                                     "workspace", n, clash.limit(5).execute())])
+    if key and pending:
+        every = pd.concat([*(p[key] for p in pending), clean[key]], ignore_index=True)
+        if n := int(every.duplicated().iloc[-len(clean):].sum()):
+            raise DataError([Problem(kind, ", ".join(key), "duplicate key: already appended "
+                                     "in this recording", n, clean[key][every.duplicated(
+                                         ).iloc[-len(clean):].to_numpy()].head(5))])
+    return clean if old is None else clean[list(old.columns)]
 
 
 def _staged(con, name: str, table) -> ibis.Table:
@@ -462,11 +553,13 @@ class _FileWrite:
 
     Under the lock every leftover private copy of a killed writer is removed first (only the
     lock holder writes one). The copy is made readable by its owner only and gets the file's
-    permissions back before it replaces the file.
+    permissions back before it replaces the file. The run records appended beside the file
+    are folded into the copy first; with ``prune``, once it has replaced the file, the parts
+    that the file it replaced had folded already are removed.
     """
 
-    def __init__(self, path: Path, *, fresh: bool):
-        self.path, self.fresh, self.failed = path, fresh, False
+    def __init__(self, path: Path, *, fresh: bool, prune: bool = False):
+        self.path, self.fresh, self.prune, self.failed = path, fresh, prune, False
         self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
 
     def __enter__(self) -> _FileWrite:
@@ -479,6 +572,7 @@ class _FileWrite:
                 _private_copy(self.path, self.tmp)
             self.con = ibis.duckdb.connect(self.tmp)
             self.con.raw_sql(_QUIET)
+            self.folded = _fold(self.con, _records.committed(self.path), fresh=self.fresh)
         except BaseException:
             self._release()
             raise
@@ -497,6 +591,8 @@ class _FileWrite:
                     os.chmod(self.tmp, self.mode)
                 fsync(self.tmp)
                 os.replace(self.tmp, self.path)
+                if self.prune:
+                    _records.prune(self.path, self.folded)
         finally:
             self._release()
 
@@ -513,6 +609,80 @@ class _FileWrite:
         self.tmp.unlink(missing_ok=True)
         Path(f"{self.tmp}.wal").unlink(missing_ok=True)
         self._lock.close()  # releases the lock
+
+
+class _Recording:
+    """One append of run records beside a DuckDB file (:meth:`Workspace.recording`): under the
+    file's lock, the rows appended are kept and written as one part when the block ends."""
+
+    def __init__(self, path: Path):
+        self.path, self.failed, self.frames, self.schemas = path, False, {}, {}
+
+    def __enter__(self) -> _Recording:
+        self._lock = _locked(self.path.with_name(self.path.name + ".lock"))
+        _remove_debris(self.path)
+        _open_writes()[self.path] = self
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        del _open_writes()[self.path]
+        try:
+            if kind is None and self.failed:
+                raise RuntimeError(f"an append nested in this recording to {self.path} "
+                                   "failed: nothing was committed")
+            if kind is None and self.frames:
+                _records.write(self.path, {k: pd.concat(v, ignore_index=True)
+                                           for k, v in self.frames.items()}, self._to_parquet)
+        finally:
+            self._lock.close()
+
+    @contextmanager
+    def nested(self) -> Iterator[None]:
+        """Join this recording; a failure inside dooms it."""
+        try:
+            yield
+        except BaseException:
+            self.failed = True
+            raise
+
+    def append(self, ws: Workspace, kind: str, frame: pd.DataFrame) -> int:
+        """Validate ``frame`` against what is committed and appended so far; keep it."""
+        old = ws.con.table(kind) if kind in ws.con.list_tables() else None
+        as_of = None if kind == "contact_history" else ws.as_of
+        clean = _new_rows(kind, frame, as_of, old, self.frames.get(kind, ()))
+        if len(clean):
+            self.frames.setdefault(kind, []).append(clean)
+            self.schemas[kind] = None if old is None else old.schema()
+        return len(clean)
+
+    def _to_parquet(self, rows: pd.DataFrame, file: Path) -> None:
+        table = ibis.memtable(rows)
+        schema = self.schemas[file.stem]
+        ibis.duckdb.connect().to_parquet(table if schema is None else table.cast(schema), file)
+
+
+def _fold(con, parts, *, fresh: bool) -> int:
+    """Take the record ``parts`` not yet in the database of ``con`` into it (a fresh one
+    supersedes them all); return the last part the database held before."""
+    if parts:
+        _ensure_meta(con)
+    meta = con.table(_META).execute() if _META in con.list_tables() else pd.DataFrame(
+        {"key": [], "value": []})
+    found = meta.value[meta.key == _records.SINCE]
+    since = 0 if fresh or found.empty else json.loads(found.iloc[0])
+    if not parts or parts[-1][0] <= since:
+        return since
+    versions = {}
+    if not fresh:
+        for name, paths in _records.files(parts, since).items():
+            select = f"SELECT * FROM {_records.scan(paths)}"
+            if name in con.list_tables():
+                con.raw_sql(f'INSERT INTO "{name}" BY NAME {select}')
+            else:
+                con.raw_sql(f'CREATE TABLE "{name}" AS {select}')
+            versions[f"version.{name}"] = f"records-{_records.last(parts, name, since)}"
+    _set_meta(con, **{_records.SINCE: parts[-1][0]}, **versions)
+    return since
 
 
 def _locked(path: Path):
@@ -564,6 +734,7 @@ def _created(path) -> Iterator[Workspace]:
                 if current == stamp:  # ours alone (or never made)
                     path.unlink(missing_ok=True)
                     shutil.rmtree(path.with_name(path.name + ".cache"), ignore_errors=True)
+                    shutil.rmtree(_records.folder(path), ignore_errors=True)
                     if not had_lock:
                         lock_path.unlink()
         for folder in folders:  # the deepest first; one that is not empty stays
@@ -584,7 +755,7 @@ def _store_cache_entry(folder: Path, name: str, target: Path, frame: pd.DataFram
     another machine's pid on a shared folder) would defeat. Readers take no lock; one whose
     entry is pruned between finding and reading it computes the frame again.
     """
-    entry = re.compile(re.escape(name) + r"-[^-]+-\d+-\d+\.parquet")  # <library>-<version>
+    entry = re.compile(re.escape(name) + r"-[^-]+-\d+-\d+-\d+\.parquet")  # <library>-<version>
     with _locked(folder / ".lock"):
         for leftover in folder.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
@@ -606,6 +777,7 @@ def _open_writes() -> dict:
 
 
 def _remove_debris(path: Path) -> None:
+    _records.remove_debris(path)
     for pattern in (f".{path.name}.*.tmp", f".{path.name}.*.tmp.wal"):
         for leftover in path.parent.glob(pattern):
             leftover.unlink(missing_ok=True)
@@ -668,9 +840,11 @@ def _store_truth(con, truth) -> None:
     _set_meta(con, **json.loads(json.dumps(scalars, default=str)))
 
 
-def _stamp(path: Path) -> tuple[int, int]:
+def _stamp(path: Path, parts=None) -> tuple[int, int, int]:
+    """What changes with every commit: the file's inode and time, and the last record part."""
     st = os.stat(path)
-    return st.st_ino, st.st_mtime_ns
+    parts = _records.committed(path) if parts is None else parts
+    return st.st_ino, st.st_mtime_ns, parts[-1][0] if parts else 0
 
 
 def _quote(path: Path) -> str:

@@ -129,6 +129,115 @@ def test_append_keeps_keys_unique(ws):
     assert ws.table("contact_history").count().execute() == 5
 
 
+RUN = pd.DataFrame({"run_id": ["r1"], "kind": ["export"], "as_of": [pd.Timestamp(AS_OF)]})
+
+
+def _parts(ws) -> list[list[str]]:
+    folder = ws.path.with_name(ws.path.name + ".records")
+    parts = sorted(folder.iterdir()) if folder.exists() else []
+    return [sorted(f.name for f in part.iterdir()) for part in parts]
+
+
+def test_run_records_are_appended_beside_the_file_without_rewriting_it(ws):
+    ws.load("customers", customers(3))
+    before, versions = os.stat(ws.path), (ws.version, ws.table_version(["customers"]),
+                                          ws.table_version(["contact_history"]))
+    with ws.recording():
+        assert ws.append("contact_history", contacts("r1", 3)) == 3
+        assert ws.append("runs", RUN) == 1
+    after = os.stat(ws.path)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert _parts(ws) == [["contact_history.parquet", "runs.parquet"]]  # one part, both tables
+    assert ws.tables() == ["contact_history", "customers", "runs"]
+    assert ws.table("contact_history").count().execute() == 3
+    assert ws.table("runs").as_of.execute().tolist() == [pd.Timestamp(AS_OF)]
+    assert ws.version != versions[0]
+    assert ws.table_version(["customers"]) == versions[1]  # a fit on customers stays valid
+    assert ws.table_version(["contact_history"]) != versions[2]
+
+
+def test_a_recording_commits_all_its_appends_or_none(ws):
+    with pytest.raises(ValueError, match="stopped"), ws.recording():
+        ws.append("contact_history", contacts("r1", 3))
+        raise ValueError("stopped before the run row")
+    with pytest.raises(RuntimeError, match="nothing was committed"), ws.recording():
+        ws.append("contact_history", contacts("r1", 3))
+        with pytest.raises(DataError, match="already appended in this recording"):
+            ws.append("contact_history", contacts("r1", 1))
+    assert ws.tables() == []
+    with pytest.raises(RuntimeError, match="inside a recording"), ws.recording():
+        ws.load("customers", customers(3))
+    assert ws.tables() == [] and _parts(ws) == []
+
+
+def test_keys_stay_unique_across_the_file_and_its_parts(ws):
+    with ws.writing():  # into the file
+        ws.append("contact_history", contacts("r1", 2))
+    ws.append("contact_history", contacts("r2", 2))  # beside it
+    for run in ("r1", "r2"):
+        with pytest.raises(DataError, match="duplicate key: already in the workspace"):
+            ws.append("contact_history", contacts(run, 1))
+        with pytest.raises(DataError, match="duplicate key"), ws.writing():
+            ws.append("contact_history", contacts(run, 1))
+    assert ws.table("contact_history").count().execute() == 4
+
+
+def test_a_write_to_the_file_takes_the_parts_in_and_compact_removes_them_later(ws):
+    ws.append("contact_history", contacts("r1", 3))
+    version = ws.table_version(["contact_history"])
+    reading = ws.table("contact_history")
+    ws.load("customers", customers(3))  # takes part 1 into the file, leaves it on disk
+    assert ws.meta()["records.since"] == 1 and len(_parts(ws)) == 1
+    assert ws.table("contact_history").count().execute() == 3  # not counted twice
+    assert reading.count().execute() == 3  # a reader of the version before still reads
+    assert ws.table_version(["contact_history"]) == version  # the same rows: fits stay valid
+    ws.append("contact_history", contacts("r2", 2))
+    ws.compact()  # takes part 2 in; removes part 1, which the file it replaces held
+    assert ws.meta()["records.since"] == 2 and len(_parts(ws)) == 1
+    ws.compact()
+    assert _parts(ws) == [] and ws.table("contact_history").count().execute() == 5
+
+
+def test_loading_a_record_table_replaces_its_appended_rows(ws):
+    ws.append("contact_history", contacts("r1", 3))
+    ws.load("contact_history", contacts("r9", 1))
+    assert ws.table("contact_history").run_id.execute().tolist() == ["r9"]
+    ws.append("runs", RUN)
+    ws.load("customers", customers(2))
+    ws.compact()
+    assert Workspace.open(ws.path).table("runs").count().execute() == 1
+
+
+def _killed_recording(path, ready):
+    """Append run records and block after writing the part, before renaming it into place."""
+
+    def blocked(*args, **kwargs):
+        ready.set()
+        threading.Event().wait()  # killed here, the part written, the lock held
+
+    os.rename = blocked
+    Workspace.open(path).append("contact_history", contacts("killed", 5))
+
+
+def test_a_killed_recording_leaves_nothing_and_the_next_writer_removes_its_folder(ws):
+    ws.append("contact_history", contacts("r1", 3))
+    folder = ws.path.with_name(ws.path.name + ".records")
+    with _killed_when_ready(_killed_recording, ws.path):
+        assert len(list(folder.glob(".*.tmp"))) == 1
+        assert ws.table("contact_history").count().execute() == 3  # readers do not wait
+    ws.append("contact_history", contacts("r2", 2))
+    assert list(folder.glob(".*.tmp")) == []
+    assert sorted(ws.table("contact_history").run_id.execute().unique()) == ["r1", "r2"]
+
+
+def test_a_new_demo_supersedes_the_old_files_records(tmp_path):
+    path = tmp_path / "demo.duckdb"
+    Workspace.open(path, create=True, as_of=AS_OF).append("contact_history",
+                                                          contacts("old", 3))
+    demo = Workspace.demo(path, n_customers=100, overwrite=True)
+    assert "old" not in set(demo.table("contact_history").run_id.execute())
+
+
 def test_any_ibis_connection():
     ws = Workspace.connect(ibis.duckdb.connect())
     ws.load("customers", customers(), as_of=AS_OF)
@@ -292,26 +401,34 @@ def _reader(path, ready, writers_done, out):
     out.put((seen, errors))
 
 
-def _writer(path, run, rounds, readers_ready, out):
+def _writer(path, run, rounds, readers_ready, out, into_file):
+    """Append ``rounds`` batches of 10 rows: beside the file, or ``into_file`` (a write to
+    the database, which also takes in the other writer's parts) every other round."""
     errors = []
     for event in readers_ready:
         event.wait(timeout=120)
     for i in range(rounds):
         try:
-            Workspace.open(path).append("contact_history", contacts(f"{run}-{i}", 10))
+            ws = Workspace.open(path)
+            if into_file and i % 2:
+                with ws.writing():
+                    ws.append("contact_history", contacts(f"{run}-{i}", 10))
+            else:
+                ws.append("contact_history", contacts(f"{run}-{i}", 10))
         except Exception as exc:
             errors.append(repr(exc))
     out.put(([], errors))
 
 
 @pytest.mark.slow
-def test_two_readers_and_two_writers_in_separate_processes(ws):
+@pytest.mark.parametrize("into_file", [False, True], ids=["beside the file", "and into it"])
+def test_two_readers_and_two_writers_in_separate_processes(ws, into_file):
     ws.append("contact_history", contacts("seed", 10))
     ctx = mp.get_context("spawn")
     out, writers_done = ctx.Queue(), ctx.Event()
     ready = [ctx.Event() for _ in range(2)]
     readers = [ctx.Process(target=_reader, args=(ws.path, r, writers_done, out)) for r in ready]
-    writers = [ctx.Process(target=_writer, args=(ws.path, name, 10, ready, out))
+    writers = [ctx.Process(target=_writer, args=(ws.path, name, 10, ready, out, into_file))
                for name in "ab"]
     for p in readers + writers:
         p.start()

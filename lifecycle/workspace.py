@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -137,26 +138,18 @@ class Workspace:
              ) -> Workspace:
         """Build (or reopen) the demo workspace of :mod:`lifecycle.synthetic` at ``path``.
 
-        An existing file is reopened as it is unless ``overwrite=True``.
+        An existing file is reopened as it is unless ``overwrite=True``. A demo of more than
+        ``synthetic.PART_SIZE`` customers is made in parts, two at a time in processes of
+        their own, written as Parquet files beside ``path`` and loaded by DuckDB from there,
+        so that memory holds about two parts, not the demo.
         """
-        from lifecycle import synthetic
-
         path = Path(path) if path is not None else default_path()
         if path.exists() and not overwrite:
             return cls.open(path)
         if path.is_dir():
             raise IsADirectoryError(_folder_message(path))
-        demo = synthetic.generate(n_customers, years=years, random_state=random_state,
-                                  progress=progress)
         ws = cls(path=path)
-        with ws._writing(fresh=True) as con:  # the old file stays readable until replaced
-            _ensure_meta(con)
-            _set_meta(con, as_of=str(demo.as_of), currency=demo.currency,
-                      source="lifecycle.synthetic",
-                      n_customers=n_customers, random_state=random_state)
-            for kind, frame in demo.tables.items():
-                ws._load(con, kind, frame, as_of=demo.as_of, columns=None)
-            _store_truth(con, demo.truth)
+        _build_demo(ws, n_customers, years=years, random_state=random_state, progress=progress)
         return ws
 
     # -- reading ---------------------------------------------------------------------------
@@ -331,7 +324,8 @@ class Workspace:
 
         Examples
         --------
-        >>>         >>> ws = Workspace.open(Path(tempfile.mkdtemp()) / "shop.duckdb", create=True)
+        >>> import tempfile
+        >>> ws = Workspace.open(Path(tempfile.mkdtemp()) / "shop.duckdb", create=True)
         >>> members = pd.DataFrame({"member_no": ["007", "008"],
         ...                         "joined": ["2024-03-01", "2024-05-02"]})
         >>> _ = ws.load("customers", members, as_of="2024-12-31",
@@ -422,6 +416,51 @@ class Workspace:
     def __repr__(self) -> str:
         where = self.path if self.path is not None else type(self._con).__module__
         return f"Workspace({where})"
+
+
+def _build_demo(ws: Workspace, n: int, *, years: float, random_state: int, progress: bool,
+                part_size: int | None = None, workers: int = 2) -> None:
+    """Write the demo of ``n`` customers to the file of ``ws``, replacing it whole: in memory
+    for one part, else part by part through Parquet files (:func:`synthetic.write_parts`).
+    The old file stays readable until the new one replaces it."""
+    from lifecycle import synthetic
+
+    part_size = part_size or synthetic.PART_SIZE
+    meta = {"source": "lifecycle.synthetic", "n_customers": n, "random_state": random_state,
+            "currency": synthetic.CURRENCY}
+    if synthetic.n_parts(n, part_size) == 1:
+        demo = synthetic.generate(n, years=years, random_state=random_state, progress=progress)
+        with ws._writing(fresh=True) as con:
+            _ensure_meta(con)
+            _set_meta(con, as_of=str(demo.as_of), **meta)
+            for kind, frame in demo.tables.items():
+                ws._load(con, kind, frame, as_of=demo.as_of, columns=None)
+            _store_truth(con, demo.truth)
+        return
+    from tqdm.auto import tqdm
+
+    ws.path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{ws.path.name}.parts-", dir=ws.path.parent))
+    try:
+        made = synthetic.write_parts(n, tmp, years=years, random_state=random_state,
+                                     workers=workers, part_size=part_size)
+        pieces = dict(tqdm(made, total=synthetic.n_parts(n, part_size), desc="demo parts",
+                           disable=not progress))
+        as_of = synthetic.AS_OF
+        with ws._writing(fresh=True) as con:
+            _ensure_meta(con)
+            _set_meta(con, as_of=str(as_of), **meta)
+            for kind in synthetic.TABLE_NAMES:  # DuckDB reads and validates each whole table
+                ws._load(con, kind, f"{tmp / kind}/*.parquet", as_of=as_of, columns=None)
+                shutil.rmtree(tmp / kind)
+            for name in synthetic.TRUTH_FRAMES:
+                con.raw_sql(f"CREATE TABLE _truth_{name} AS SELECT * FROM "
+                            f"read_parquet('{_quote(tmp)}/_truth_{name}/*.parquet')")
+            truth = synthetic.truth([pieces[k] for k in sorted(pieces)],
+                                    frames=dict.fromkeys(synthetic.TRUTH_FRAMES))
+            _store_truth(con, truth, skip=synthetic.TRUTH_FRAMES)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _reader(path: Path, parts) -> tuple:
@@ -830,9 +869,11 @@ def _set_meta(con, **values) -> None:
     con.create_table(_META, pd.concat([meta, new], ignore_index=True), overwrite=True)
 
 
-def _store_truth(con, truth) -> None:
+def _store_truth(con, truth, skip=()) -> None:
     scalars = {}
     for name, value in vars(truth).items():
+        if name in skip:
+            continue
         if isinstance(value, pd.DataFrame):
             con.create_table(f"_truth_{name}", value, overwrite=True)
         else:

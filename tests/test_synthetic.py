@@ -13,9 +13,10 @@ N = 5000
 DAY = pd.Timedelta(days=1)
 
 
-@pytest.fixture(scope="module")
-def synth():
-    return synthetic.generate(N, random_state=7)
+@pytest.fixture(scope="module", params=[synthetic.PART_SIZE, 2000],
+                ids=["in one part", "in three parts"])
+def synth(request):
+    return synthetic.generate(N, random_state=7, part_size=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +62,46 @@ def test_every_table_has_the_canonical_columns_and_types(synth):
 
 def test_ids_are_strings_and_keys_unique(synth):
     t = synth.tables
-    assert t["customers"].customer_id.str.fullmatch(r"C\d{6}").all()
+    assert t["customers"].customer_id.str.fullmatch(r"C\d{6,7}").all()  # 7: part, number
     assert t["customers"].customer_id.is_unique
     assert t["transactions"].transaction_id.is_unique
     assert t["messages"].message_id.is_unique
     assert t["products"].product_id.is_unique and 250 <= len(t["products"]) <= 350
     key = ["run_id", "campaign_id", "cell_id", "customer_id"]
     assert not t["contact_history"].duplicated(key).any()
+
+
+def _part(ids: pd.Series) -> pd.Series:
+    """The part of each customer id: C<part><6 digits>, or C<6 digits> in a demo of one."""
+    return ids.str[1] if ids.str.len().iloc[0] == 8 else ids.str[:0]
+
+
+def _rounded(synth, share: float) -> int:
+    """``round(share * customers)`` of each part, added up: each part rounds its own."""
+    return sum(round(share * n) for n in _part(synth.tables["customers"].customer_id
+                                               ).value_counts())
+
+
+def test_parts_never_share_an_id_and_part_0_draws_as_a_demo_in_one_part():
+    parts = [synthetic.part(k, 3000, random_state=7, part_size=1000) for k in range(3)]
+    columns = {"customers": ["customer_id", "email"], "transactions": ["transaction_id"],
+               "messages": ["message_id"], "events": ["session_id", "anonymous_id"]}
+    for table, names in columns.items():
+        for name in names:
+            values = [set(p.tables[table][name].dropna().str.lower()) for p in parts]
+            assert not (values[0] & values[1] or values[0] & values[2] or values[1] & values[2])
+    assert [p.tables["customers"].customer_id.str[:2].unique().tolist() for p in parts] == [
+        ["C0"], ["C1"], ["C2"]]
+    assert ["products" in p.tables and "campaigns" in p.tables for p in parts] == [
+        True, False, False]
+    sold = pd.concat([p.tables["transactions"].product_id for p in parts]).astype(str)
+    assert set(sold) <= set(parts[0].tables["products"].product_id)  # one catalogue
+    alone = synthetic.generate(1000, random_state=7)
+    same = ["created_at", "region", "acquisition_channel", "acquisition_cost"]
+    pd.testing.assert_frame_equal(parts[0].tables["customers"][same],
+                                  alone.tables["customers"][same])
+    assert parts[0].tables["customers"].customer_id[0] == "C0000001"  # part 0, customer 1
+    assert alone.tables["customers"].customer_id[0] == "C000001"
 
 
 def test_no_timestamp_after_as_of_where_forbidden(synth):
@@ -192,7 +226,7 @@ def test_customer_id_is_null_until_the_first_login_on_a_device(synth):
 
 def test_shared_devices_are_the_listed_ones(synth):
     shared = synth.truth.shared_devices
-    assert len(shared) == 2 * round(0.005 * N)
+    assert len(shared) == 2 * _rounded(synth, 0.005)
     assert (shared.groupby("anonymous_id").customer_id.nunique() == 2).all()
     ev = synth.tables["events"].dropna(subset=["customer_id"])
     many = ev.groupby("anonymous_id").customer_id.nunique()
@@ -205,7 +239,7 @@ def test_dirty_emails_are_present_at_the_stated_counts(synth):
     dirty = synth.truth.emails
     counts = dirty.issue.value_counts()
     for issue, share in synthetic._EMAIL_ISSUES.items():
-        assert counts[issue] == round(share * N), issue
+        assert counts[issue] == _rounded(synth, share), issue
     email = customers.email
     assert email.isna().sum() == counts["missing"]
     norm = email.str.strip().str.lower()
@@ -220,7 +254,8 @@ def test_dirty_emails_are_present_at_the_stated_counts(synth):
     spaces = email.dropna() != email.dropna().str.strip()
     assert set(spaces[spaces].index) == set(listed.index[listed.issue == "whitespace"])
     upper = email.dropna().str.strip() != norm.dropna()
-    assert upper.sum() == counts["upper_case"] + counts["duplicate"] // 2  # half title-cased
+    duplicates = _part(dirty.customer_id[dirty.issue == "duplicate"]).value_counts()
+    assert upper.sum() == counts["upper_case"] + (duplicates // 2).sum()  # half title-cased
 
 
 def test_channel_effects_are_known_and_set_apart_from_exposure(synth):
@@ -344,7 +379,7 @@ def test_regions_and_stores_are_nordic(synth):
     assert (c.acquisition_cost >= 0).all()
     cost = c.groupby("acquisition_channel", observed=True).acquisition_cost.mean()
     assert cost["paid_search"] > cost["organic_search"] > cost["direct"]
-    assert re.fullmatch(r"T\d{8}", synth.tables["transactions"].transaction_id.iloc[0])
+    assert re.fullmatch(r"T\d{8,9}", synth.tables["transactions"].transaction_id.iloc[0])
 
 
 def test_progress_bar_is_shown_on_request(capsys):

@@ -10,6 +10,7 @@ import pytest
 
 import lifecycle
 from lifecycle import DataError, Workspace
+from lifecycle.schema import validate
 
 AS_OF = "2025-06-30"
 
@@ -543,6 +544,52 @@ def test_demo_overwrite_leaves_the_old_file_until_the_new_one_is_complete(tmp_pa
     assert "transactions" in demo.tables() and demo.table("customers").count().execute() == 100
     assert path.stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.duckdb", "demo.duckdb.lock"]
+
+
+def test_a_demo_in_parts_is_made_by_two_workers_and_loaded_whole(tmp_path):
+    from lifecycle import synthetic
+    from lifecycle.workspace import _build_demo
+
+    path = tmp_path / "demo.duckdb"
+    _build_demo(Workspace(path=path), 3000, years=2.0, random_state=7, progress=False,
+                part_size=1000, workers=2)
+    ws, demo = Workspace.open(path), synthetic.generate(3000, random_state=7, part_size=1000)
+    for name in synthetic.TABLE_NAMES:
+        assert ws.table(name).count().execute() == len(demo.tables[name]), name
+    tx = ws.table("transactions")
+    assert tx.amount.sum().execute() == pytest.approx(demo.tables["transactions"].amount.sum())
+    truth = ws.truth()
+    assert len(truth.customers) == 3000 and truth.control == demo.truth.control
+    pd.testing.assert_frame_equal(truth.channels, demo.truth.channels)
+    repairs = ws.quality().set_index(["table", "column"]).rows
+    assert repairs["customers", "email"] == validate(demo.tables["customers"], "customers",
+                                                     as_of=demo.as_of).repairs.rows.max()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.duckdb", "demo.duckdb.lock"]
+
+
+def test_a_failed_demo_worker_is_reported(tmp_path):
+    from lifecycle import synthetic
+
+    with pytest.raises(RuntimeError, match="demo worker failed(.|\n)*not a date"):
+        list(synthetic.write_parts(3000, tmp_path, as_of="not a date", workers=2,
+                                   part_size=1000))
+
+
+def test_a_failed_demo_in_parts_leaves_the_old_file_and_no_parts(tmp_path, monkeypatch):
+    from lifecycle.workspace import _build_demo
+
+    path = tmp_path / "demo.duckdb"
+    Workspace.open(path, create=True, as_of=AS_OF).load("customers", customers(3))
+
+    def broken(*args, **kwargs):
+        raise MemoryError("the load failed half way")
+
+    monkeypatch.setattr(Workspace, "_load", broken)
+    with pytest.raises(MemoryError):
+        _build_demo(Workspace(path=path), 2000, years=2.0, random_state=0, progress=False,
+                    part_size=1000, workers=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.duckdb", "demo.duckdb.lock"]
+    assert Workspace.open(path).table("customers").count().execute() == 3
 
 
 def test_a_folder_or_another_file_is_not_a_workspace(tmp_path):

@@ -48,7 +48,15 @@ next.
 
 from __future__ import annotations
 
+import json
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -58,7 +66,8 @@ from .customers import _BGNBD, _GG, _ISSUES
 from .customers import _DISPOSABLE as _DISPOSABLE  # the tests check the dirty e-mails by them
 from .customers import _EMAIL_ISSUES as _EMAIL_ISSUES
 
-__all__ = ["TABLE_NAMES", "Demo", "Truth", "generate"]
+__all__ = ["PART_SIZE", "TABLE_NAMES", "Demo", "Part", "Truth", "generate", "join", "n_parts", "part",
+           "truth"]
 
 TABLE_NAMES = ("customers", "transactions", "products", "events", "touchpoints", "messages",
                "consents", "feedback", "subscriptions", "contact_history", "campaigns",
@@ -145,8 +154,32 @@ class Demo:
     currency: str = "EUR"
 
 
-def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.0,
-             random_state: int = 0, progress: bool = False) -> Demo:
+CURRENCY = Demo.currency  # the demo retailer's books
+
+
+AS_OF = pd.Timestamp("2026-10-31")  # the demo's default as-of date
+PART_SIZE = 100_000  # customers per part: a larger demo is made in parts (see :func:`part`)
+TRUTH_FRAMES = ("customers", "intent", "emails", "shared_devices", "returns", "journeys")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a demo made in parts (:func:`part`): its rows of every table and their truth.
+
+    ``tables`` has the canonical tables' rows of the part's customers (the products and the
+    campaign tables in part 0 only); ``truth`` the :class:`Truth` frames of those customers,
+    and the pieces that :func:`join` adds up: ``patterns`` (the journeys' touch patterns) and
+    ``control`` (the welcome control group's figures).
+    """
+
+    tables: dict[str, pd.DataFrame]
+    truth: dict
+    as_of: pd.Timestamp
+
+
+def generate(n_customers: int = 50_000, *, as_of=AS_OF, years: float = 2.0,
+             random_state: int = 0, progress: bool = False, part_size: int = PART_SIZE
+             ) -> Demo:
     """Generate the demo retailer's tables and their ground truth.
 
     Parameters
@@ -164,6 +197,8 @@ def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.
         of its own, derived from the seed and the step's name.
     progress : bool
         Show a tqdm progress bar over the generation steps.
+    part_size : int
+        Customers per part, at most 999,999 (see Notes).
 
     Returns
     -------
@@ -171,6 +206,13 @@ def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.
         ``tables`` (customers, transactions, products, events, touchpoints, messages, consents,
         feedback, subscriptions, contact_history, and the campaign tables of
         :mod:`lifecycle.synthetic.campaigns`), ``truth`` (:class:`Truth`) and ``as_of``.
+
+    Notes
+    -----
+    More than ``part_size`` customers are made in parts of at most that many, each with random
+    streams of its own, and joined (:func:`part`, :func:`join`); up to that size the demo is
+    one part, the same for a given seed as before parts existed. ``Workspace.demo`` writes a large demo part by part
+    instead of holding it in memory.
 
     Examples
     --------
@@ -182,7 +224,149 @@ def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.
     >>> bool((demo.tables["transactions"].ts < demo.as_of).all())
     True
     """
-    world = make_world(n_customers, as_of, years, random_state)
+    return join([part(k, n_customers, as_of=as_of, years=years, random_state=random_state,
+                      progress=progress, part_size=part_size)
+                 for k in range(n_parts(n_customers, part_size))])
+
+
+def n_parts(n_customers: int, part_size: int = PART_SIZE) -> int:
+    """How many parts a demo of ``n_customers`` is made in."""
+    return max(1, -(-int(n_customers) // part_size))
+
+
+def part(k: int, n_customers: int, *, as_of=AS_OF, years: float = 2.0,
+         random_state: int = 0, progress: bool = False, part_size: int = PART_SIZE) -> Part:
+    """Part ``k`` of the demo of ``n_customers`` (:func:`generate`'s parameters; parts of
+    at most ``part_size`` customers, at most 999,999).
+
+    The customers are split into :func:`n_parts` parts of nearly equal size. Part ``k`` draws
+    from streams of its own (derived from the seed, the step and ``k``; part 0 from those of a
+    demo in one part) and numbers its ids after the part (``C3000017``: customer 17 of part 3),
+    so the parts can be made apart, in any order, and never share an id. Every part has the
+    same products; the products and the campaign tables come with part 0.
+
+    Examples
+    --------
+    >>> first, second = (part(k, 300_000, random_state=1) for k in (0, 1))  # doctest: +SKIP
+    >>> first.tables["customers"].customer_id.iloc[0]  # doctest: +SKIP
+    'C0000001'
+    """
+    count = n_parts(n_customers, part_size)
+    if not 0 < part_size < 10**6:
+        raise ValueError(f"part_size must be 1 to 999,999 customers, got {part_size}")
+    if not 0 <= k < count:
+        raise ValueError(f"a demo of {n_customers} customers has parts 0 to {count - 1}, not {k}")
+    size = int(n_customers) // count + (k < int(n_customers) % count)
+    world = make_world(size, as_of, years, random_state)
+    world = world._replace(part=k, part_digits=len(str(count - 1)) if count > 1 else 0)
+    tables, truth = _part_tables(world, progress)
+    if k == 0:
+        tables.update(campaigns.action_tables(world.as_of, int(n_customers)))
+    else:
+        del tables["products"]
+    return Part(tables=tables, truth=truth, as_of=world.as_of)
+
+
+def write_parts(n_customers: int, folder, *, as_of=AS_OF, years: float = 2.0,
+                random_state: int = 0, workers: int = 1, part_size: int = PART_SIZE
+                ) -> Iterator[tuple[int, dict]]:
+    """Make every part of a demo and write it as Parquet files into ``folder``, yielding
+    ``(k, pieces)`` as each part is complete: its files are ``<table>/<k>.parquet`` and
+    ``_truth_<frame>/<k>.parquet``, ``pieces`` its small truth pieces (``patterns``,
+    ``control``) for :func:`truth`.
+
+    With ``workers`` above 1 the parts are made that many at a time, each worker a Python
+    process of its own (``python -m lifecycle.synthetic``: a part takes one core), while the
+    caller takes in the parts done; they then come in the order they finish.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    options = {"n_customers": int(n_customers), "as_of": str(as_of), "years": years,
+               "random_state": random_state, "part_size": part_size}
+    count = n_parts(n_customers, part_size)
+    if workers <= 1:
+        for k in range(count):
+            yield k, _write_part(folder, options, k)
+        return
+    done: queue.Queue = queue.Queue()
+    jobs = []
+    for w in range(min(workers, count)):
+        log = open(folder / f"_worker_{w}.log", "w+")  # closed below
+        job = subprocess.Popen([sys.executable, "-m", "lifecycle.synthetic", str(folder),
+                                json.dumps(options), *map(str, range(w, count, workers))],
+                               stdout=subprocess.PIPE, stderr=log, text=True)
+        threading.Thread(target=_report_parts, args=(job, done), daemon=True).start()
+        jobs.append((job, log))
+    try:
+        for _ in range(count):
+            k = done.get()
+            if k is None:  # a worker ended before its parts were done
+                break
+            yield k, pickle.loads((folder / f"_pieces_{k}.pickle").read_bytes())
+    finally:
+        for job, log in jobs:
+            if job.poll() is None:  # the caller stopped early
+                job.kill()
+            job.wait()
+            log.seek(0)
+            error = log.read()
+            log.close()
+            if job.returncode and job.returncode != -9:
+                raise RuntimeError(f"a demo worker failed:\n{error[-2000:]}")
+
+
+def _report_parts(job, done: queue.Queue) -> None:
+    """Pass on each part number a worker prints when the part is written; None at its end
+    when it ended with an error."""
+    for line in job.stdout:
+        done.put(int(line))
+    if job.wait():
+        done.put(None)
+
+
+def _write_part(folder: Path, options: dict, k: int) -> dict:
+    """Make part ``k`` and write it (:func:`write_parts`); return its truth pieces."""
+    options = dict(options)
+    made = part(k, options.pop("n_customers"), **options)
+    frames = {**made.tables, **{f"_truth_{name}": made.truth[name] for name in TRUTH_FRAMES}}
+    for name, frame in frames.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(folder / name / f"{k}.parquet", index=False)
+    pieces = {"patterns": made.truth["patterns"], "control": made.truth["control"]}
+    (folder / f"_pieces_{k}.pickle").write_bytes(pickle.dumps(pieces))
+    return pieces
+
+
+def join(parts: list[Part]) -> Demo:
+    """The demo of its parts (:func:`part`), in memory."""
+    first = parts[0]
+    if len(parts) == 1:
+        tables = first.tables
+    else:
+        tables = {name: pd.concat([p.tables[name] for p in parts if name in p.tables],
+                                  ignore_index=True) for name in TABLE_NAMES}
+    return Demo(tables={k: tables[k] for k in TABLE_NAMES},
+                truth=truth([p.truth for p in parts]), as_of=first.as_of)
+
+
+def truth(pieces: list[dict], frames: dict | None = None) -> Truth:
+    """The :class:`Truth` of a demo from its parts' ``truth`` pieces; ``frames``, when given,
+    replaces the per-customer frames (a workspace keeps those as tables)."""
+    if frames is None:
+        frames = {name: _concat_frames([p[name] for p in pieces]) for name in TRUTH_FRAMES}
+    return Truth(bgnbd={**_BGNBD, "time_unit": "W"}, gamma_gamma=dict(_GG),
+                 channels=touches.channel_truth(pd.concat([p["patterns"] for p in pieces])),
+                 ab_tests=messages.ab_tests(),
+                 control=purchases.combine_control([p["control"] for p in pieces]), **frames)
+
+
+def _concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _part_tables(world: World, progress: bool) -> tuple[dict, dict]:
+    """The tables of one part and its truth pieces: every step, each one's results fed to
+    the next."""
     from tqdm.auto import tqdm
 
     tables = {}
@@ -202,7 +386,9 @@ def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.
         consents = step(consent.consent_plan, world, created, email.address)
         email_consent = consents["email"]
         groups = step(messages.welcome_groups, world, created, email_consent)
-        products = step(purchases.catalogue, world)
+        # every part has the same catalogue: drawn from the stream of part 0
+        products = step(purchases.catalogue,
+                        for_step(world._replace(part=0), purchases.catalogue))
         tables["products"] = step(purchases.product_table, products)
         bought = step(purchases.purchase_history, world, latent, acquired, groups, products.price)
         devices = step(web.devices, world, created, acquired.first_store)
@@ -214,7 +400,7 @@ def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.
         tables["messages"], unsubscribed = step(messages.email_messages, world, welcome, groups,
                                                 created, email_consent, email, latent.engagement,
                                                 ids)
-        tables["touchpoints"], channels, journeys = step(touches.touchpoints, world, bought,
+        tables["touchpoints"], patterns, journeys = step(touches.touchpoints, world, bought,
                                                          created, ids, devices)
         tables["transactions"], returns = step(purchases.transactions, world, bought, products,
                                                ids)
@@ -226,21 +412,19 @@ def generate(n_customers: int = 50_000, *, as_of="2026-10-31", years: float = 2.
                                   ids)
         tables["contact_history"] = step(messages.contact_history, world, welcome, groups,
                                          created, ids)
-        tables.update(campaigns.action_tables(world.as_of, len(tables["customers"])))
-        truth = step(
-            Truth, bgnbd={**_BGNBD, "time_unit": "W"}, gamma_gamma=dict(_GG),
+        pieces = step(dict,
             customers=_customer_truth(world, latent, acquired, bought, groups, email.issue,
                                       devices.count, churned, will_churn),
-            channels=channels, ab_tests=messages.ab_tests(),
+            patterns=patterns,
             control=purchases.control_truth(world, bought, latent, created, groups),
             intent=web.intent_truth(world, bought, leads, ids, devices),
             emails=customers.email_truth(ids, email),
             shared_devices=web.shared_devices_truth(devices, ids), returns=returns,
             journeys=journeys)
-    return Demo(tables={k: tables[k] for k in TABLE_NAMES}, truth=truth, as_of=world.as_of)
+    return tables, pieces
 
 
-_N_STEPS = 21  # the step(...) calls of generate, for the progress bar
+_N_STEPS = 21  # the step(...) calls of _part_tables, for the progress bar
 
 
 def _customer_truth(world: World, latent: customers.Traits, acquired: customers.Acquisition,

@@ -29,6 +29,8 @@ class World(NamedTuple):
     days: float  # window length: as_of in days since start
     start_us: int  # start in microseconds since the epoch
     seed: int = 0  # the demo's seed, from which each step's stream is derived
+    part: int = 0  # in a demo made in parts (:func:`lifecycle.synthetic.parts`): this one
+    part_digits: int = 0  # digits of the part number in its ids (0 = a demo in one part)
 
 
 def make_world(n, as_of, years, seed) -> World:
@@ -50,13 +52,22 @@ def for_step(world: World, step) -> World:
     step's name: a step draws the same numbers whatever the other steps draw, so changing one
     domain's parameters leaves the other domains' tables as they were."""
     name = f"{step.__module__}.{step.__qualname__}".encode()
-    return world._replace(rng=np.random.default_rng([world.seed, zlib.crc32(name)]))
+    key = [world.seed, zlib.crc32(name)] + ([world.part] if world.part else [])
+    return world._replace(rng=np.random.default_rng(key))
 
 
 def _ids(prefix: str, numbers, width: int) -> pa.Array:
     """``prefix`` + zero-padded numbers, as an Arrow string array."""
     text = pc.utf8_lpad(pc.cast(pa.array(np.asarray(numbers, np.int64)), pa.string()), width, "0")
     return pc.binary_join_element_wise(prefix, text, "")
+
+
+def _numbered(world: World, prefix: str, numbers, width: int) -> pa.Array:
+    """Ids of ``world``: in a demo made in parts, the part's number follows the prefix (part 3
+    of 10: ``C3000017``), so that parts made apart never share an id."""
+    if world.part_digits:
+        prefix += f"{world.part:0{world.part_digits}d}"
+    return _ids(prefix, numbers, width)
 
 
 def _width(n: int, least: int = 6) -> int:

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._common import World, _cat, _choice, _ids, _str, _tod_store, _tod_web, _ts, _width
+from ._common import World, _cat, _choice, _numbered, _str, _tod_store, _tod_web, _ts, _width
 
 # -- the truth parameters ---------------------------------------------------------------------
 _BGNBD = {"r": 0.8, "alpha": 20.0, "a": 0.9, "b": 4.0}          # rates per week
@@ -132,7 +132,7 @@ def acquisition(world: World, store_share) -> Acquisition:
     store = _choice(rng, [v[1] for v in _ACQ.values()], n)
     channel = np.where(first_store, store, web)
     cost = np.array([v[2] for v in _ACQ.values()])[channel] * rng.lognormal(-0.06, 0.35, n)
-    return Acquisition(ids=_ids("C", np.arange(1, n + 1), _width(n)), created=created_day + tod,
+    return Acquisition(ids=_numbered(world, "C", np.arange(1, n + 1), _width(n)), created=created_day + tod,
                        first_store=first_store, channel=channel, cost=np.round(cost, 2),
                        **_places(rng, n, store_share))
 
@@ -151,7 +151,7 @@ def _places(rng, n, store_share) -> dict[str, np.ndarray]:
 def emails(world: World) -> Emails:
     """Clean addresses first.last+number@domain, then the known dirty ones (Truth.emails)."""
     rng, n = world.rng, world.n
-    number = pc.cast(pa.array(np.arange(1, n + 1)), pa.string())
+    number = _numbered(world, "", np.arange(1, n + 1), 0)  # unique across parts too
     first = pa.array(_FIRST).take(pa.array(rng.integers(0, len(_FIRST), n)))
     last = pa.array(_LAST).take(pa.array(rng.integers(0, len(_LAST), n)))
     domain = pa.array(list(_DOMAINS)).take(pa.array(_choice(rng, list(_DOMAINS.values()), n)))

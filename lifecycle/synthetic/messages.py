@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._common import _MINUTE, World, _cat, _concat, _ids, _rank, _str, _take, _ts, _width
+from ._common import _MINUTE, World, _cat, _concat, _numbered, _rank, _str, _take, _ts, _width
 from .consent import Consent
 from .customers import _ISSUES, Emails
 
@@ -171,7 +171,8 @@ def _message_table(world: World, m: _Message, dates, customer_ids: pa.Array) -> 
     days = pd.DatetimeIndex(_ts(world, dates)).strftime("%Y%m%d")
     cells = [*_WELCOME_CELLS, *("newsletter_" + days)]
     return pd.DataFrame({
-        "message_id": _str(_ids("M", np.arange(1, len(m.cust) + 1), _width(len(m.cust), 9))),
+        "message_id": _str(_numbered(world, "M", np.arange(1, len(m.cust) + 1),
+                                      _width(len(m.cust), 9))),
         "customer_id": _str(customer_ids, m.cust),
         "channel": _cat(np.zeros(len(m.cust)), ["email"]), "sent_at": _ts(world, m.sent),
         "campaign_id": _cat(m.step == 3, ["welcome", "newsletter"]),

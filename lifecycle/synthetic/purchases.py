@@ -9,7 +9,19 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._common import World, _cat, _expand, _ids, _rank, _str, _tod_store, _tod_web, _ts, _width
+from ._common import (
+    World,
+    _cat,
+    _expand,
+    _ids,
+    _numbered,
+    _rank,
+    _str,
+    _tod_store,
+    _tod_web,
+    _ts,
+    _width,
+)
 from .customers import _GG, Acquisition, Traits
 from .messages import _CONTROL_SHARE
 
@@ -149,10 +161,11 @@ def transactions(world: World, bought: Purchases, products: Products,
     tid[order] = np.arange(1, len(idx) + 1)
     width = _width(len(tid), 8)
     returns = pd.DataFrame({
-        "transaction_id": _str(_ids("T", tid[len(seen):], width)),
-        "purchase_id": _str(_ids("T", tid[: len(seen)][np.searchsorted(seen, ret)], width))})
-    table = _transaction_table(world, bought, products, customer_ids,
-                               idx[order], amount[order], ts[order], _ids("T", tid[order], width))
+        "transaction_id": _str(_numbered(world, "T", tid[len(seen):], width)),
+        "purchase_id": _str(_numbered(world, "T", tid[: len(seen)][np.searchsorted(seen, ret)],
+                                      width))})
+    table = _transaction_table(world, bought, products, customer_ids, idx[order], amount[order],
+                               ts[order], _numbered(world, "T", tid[order], width))
     return table, returns
 
 
@@ -165,6 +178,20 @@ def _transaction_table(world, bought, products, customer_ids, idx, amount, ts, t
         "product_id": _cat(product, products.ids.to_pylist()),
         "category": _cat(products.category[product], _CATEGORIES),
         "channel": _cat(bought.store[idx].astype(int), ["web", "store"])})
+
+
+def combine_control(parts: list[dict]) -> dict:
+    """``Truth.control`` of a demo made in parts: the parts' means weighted by their groups."""
+    if len(parts) == 1:
+        return parts[0]
+    out = dict(parts[0])
+    for group in ("treated", "control"):
+        n = np.array([p[f"n_{group}"] for p in parts])
+        out[f"n_{group}"] = int(n.sum())
+        for key in [k for k in out if k.endswith(f"_per_{group}") or k == f"{group}_store_"
+                    "revenue_mean"]:
+            out[key] = float(n @ [p[key] for p in parts] / n.sum()) if n.sum() else 0.0
+    return out
 
 
 def control_truth(world: World, bought: Purchases, latent: Traits, created, welcome) -> dict:

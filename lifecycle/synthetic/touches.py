@@ -38,7 +38,8 @@ def touchpoints(world: World, bought: Purchases, created, customer_ids: pa.Array
     """A pool of journeys converts by the true channel effects; converting journeys end at real
     purchases, the others at people and times without a purchase.
 
-    Returns the touchpoints table, ``Truth.channels`` and ``Truth.journeys``.
+    Returns the touchpoints table, the journeys' touch patterns (:func:`channel_truth`
+    makes ``Truth.channels`` of them) and ``Truth.journeys``.
     """
     rng = world.rng
     seen = np.flatnonzero(bought.ts < world.days)
@@ -60,7 +61,8 @@ def touchpoints(world: World, bought: Purchases, created, customer_ids: pa.Array
     journeys = pd.DataFrame({
         "person_id": _str(_person_ids(customer_ids, devices, person)), "end_at": _ts(world, end),
         "converted": converts, "n_touches": np.bincount(owner[keep], minlength=n_j)})
-    return table, _channel_truth(counts, effect), journeys
+    code, journeys_with = np.unique(counts @ (11 ** np.arange(len(_TOUCH))), return_counts=True)
+    return table, pd.DataFrame({"code": code, "journeys": journeys_with}), journeys
 
 
 def _journey_ends(world: World, bought: Purchases, created, converts, seen):
@@ -118,11 +120,14 @@ def _touch_table(world: World, person, ts, channel, customer_ids: pa.Array,
         "cost": np.round(cost, 4)})
 
 
-def _channel_truth(counts, effect) -> pd.DataFrame:
-    """Exact removal effects and Shapley values of the expected conversions of the pool."""
+def channel_truth(patterns: pd.DataFrame) -> pd.DataFrame:
+    """``Truth.channels``: the exact removal effects and Shapley values of the expected
+    conversions of the pool of journeys, from its touch ``patterns`` (``code``: touches per
+    channel in base 11; ``journeys`` with it; the parts of a demo made in parts add up)."""
+    effect = np.array([t[1] for t in _TOUCH])
     k = len(effect)
-    code = counts @ (11 ** np.arange(k))
-    uniq, weight = np.unique(code, return_counts=True)
+    summed = patterns.groupby("code").journeys.sum()
+    uniq, weight = summed.index.to_numpy(), summed.to_numpy()
     pattern = (uniq[:, None] // (11 ** np.arange(k))) % 11
     g = pattern * np.log1p(-effect)
     masks = (np.arange(2**k)[:, None] >> np.arange(k)) & 1
@@ -139,7 +144,8 @@ def _channel_truth(counts, effect) -> pd.DataFrame:
         gain = value[:, sub + (1 << c)] - value[:, sub]
         shapley[c] = weight @ (gain @ coef)
         removal[c] = weight @ (full - value[:, (2**k - 1) ^ (1 << c)])
-    share = counts.sum(axis=0) / counts.sum()
+    touches = weight @ pattern
+    share = touches / touches.sum()
     return pd.DataFrame({"channel": [t[0] for t in _TOUCH], "effect": effect,
                          "share_of_touches": share, "removal_effect": removal / (weight @ full),
                          "shapley_share": shapley / shapley.sum()})

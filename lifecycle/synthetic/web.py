@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._common import _MINUTE, World, _cat, _choice, _expand, _ids, _rank, _str, _ts, _width
+from ._common import _MINUTE, World, _cat, _choice, _expand, _numbered, _rank, _str, _ts, _width
 from .purchases import _CATEGORIES, Purchases
 
 _EVENTS = ["page_view", "product_view", "category_view", "search", "add_to_cart", "checkout",
@@ -101,15 +101,16 @@ def devices(world: World, created, first_store) -> Devices:
     first = np.searchsorted(cust, np.arange(n))
     n_own = int(count.sum())
     return Devices(first=first, count=np.diff(np.r_[first, len(cust)]), n_own=n_own,
-                   shared=(a, b), **_with_visitors(rng, n, cust, dev, known, n_own))
+                   shared=(a, b), **_with_visitors(world, cust, dev, known, n_own))
 
 
-def _with_visitors(rng, n_vis, cust, dev, known, n_own) -> dict:
+def _with_visitors(world: World, cust, dev, known, n_own) -> dict:
     """Anonymous visitors who never buy: as many as customers, one device each."""
+    rng, n_vis = world.rng, world.n
     total = n_own + n_vis
     return {"cust": np.r_[cust, np.full(n_vis, -1)], "dev": np.r_[dev, n_own + np.arange(n_vis)],
             "known": np.r_[known, np.full(n_vis, np.inf)], "visitor0": len(cust),
-            "anon_ids": _ids("A", rng.permutation(total) + 1, _width(total, 8))}
+            "anon_ids": _numbered(world, "A", rng.permutation(total) + 1, _width(total, 8))}
 
 
 def visitor_ids(devices: Devices, visitor) -> pa.Array:
@@ -254,7 +255,7 @@ def _event_table(world: World, ev: _Events, s: Sessions, anon_ids: pa.Array,
     order = np.argsort(s.start, kind="stable")
     number = np.empty(len(order), np.int64)
     number[order] = np.arange(1, len(order) + 1)
-    session_ids = _ids("S", number, _width(len(order), 9))
+    session_ids = _numbered(world, "S", number, _width(len(order), 9))
     del order, number
     sources = list(dict.fromkeys(x[0] for x in _SOURCES))
     source_code = np.array([sources.index(x[0]) for x in _SOURCES])

@@ -671,9 +671,10 @@ class _Check:
         key = list(self.spec.key)
         if not key or self.problems:
             return
-        counted = clean.mutate(_flag=ibis._.count().over(group_by=key))
-        rows = _sums(counted, [counted._flag > 1])[0]
-        if rows:
+        twice = clean.group_by(key).aggregate(_n=ibis._.count()).filter(ibis._._n > 1)
+        rows = int(twice._n.sum().fill_null(0).execute())  # a grouping, which can spill to disk
+        if rows:  # the window only when there are rows to show
+            counted = clean.mutate(_flag=ibis._.count().over(group_by=key))
             self.fail(", ".join(key), "duplicate key", rows, table=counted,
                       bad=lambda t: t._flag > 1)
 

@@ -448,6 +448,9 @@ def _build_demo(ws: Workspace, n: int, *, years: float, random_state: int, progr
                            disable=not progress))
         as_of = synthetic.AS_OF
         with ws._writing(fresh=True) as con:
+            # a third of the memory, rows in any order: DuckDB then streams and spills
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 3 // 2**20
+            con.raw_sql(f"SET memory_limit = '{memory}MB'; SET preserve_insertion_order = false")
             _ensure_meta(con)
             _set_meta(con, as_of=str(as_of), **meta)
             for kind in synthetic.TABLE_NAMES:  # DuckDB reads and validates each whole table

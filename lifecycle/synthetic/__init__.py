@@ -247,9 +247,11 @@ def part(k: int, n_customers: int, *, as_of=AS_OF, years: float = 2.0,
 
     Examples
     --------
-    >>> first, second = (part(k, 300_000, random_state=1) for k in (0, 1))  # doctest: +SKIP
-    >>> first.tables["customers"].customer_id.iloc[0]  # doctest: +SKIP
-    'C0000001'
+    >>> second = part(1, 300, random_state=1, part_size=100)  # the second 100 of 300
+    >>> second.tables["customers"].customer_id.iloc[0]  # part 1, customer 1
+    'C1000001'
+    >>> "products" in second.tables  # part 0 has them
+    False
     """
     count = n_parts(n_customers, part_size)
     if not 0 < part_size < 10**6:

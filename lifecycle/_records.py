@@ -69,8 +69,8 @@ def scan(paths: list[str]) -> str:
     return f"read_parquet([{quoted}], union_by_name = true)"
 
 
-def write(path: Path, frames: dict, to_parquet) -> int:
-    """Commit ``frames`` (``{table: rows}``) as the next part; the caller holds the lock.
+def write(path: Path, tables: dict, to_parquet) -> int:
+    """Commit ``tables`` (``{name: rows}``) as the next part; the caller holds the lock.
 
     ``to_parquet(rows, file)`` writes one table's rows. Returns the new part's number.
     """
@@ -79,7 +79,7 @@ def write(path: Path, frames: dict, to_parquet) -> int:
     tmp = root / f".{uuid.uuid4().hex}.tmp"
     tmp.mkdir()
     try:
-        for name, rows in frames.items():
+        for name, rows in tables.items():
             to_parquet(rows, tmp / f"{name}.parquet")
             fsync(tmp / f"{name}.parquet")
         fsync(tmp)

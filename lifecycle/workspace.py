@@ -475,11 +475,7 @@ def _reader(path: Path, parts) -> tuple:
     names = [row[0] for row in con.raw_sql(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ws' "
         "AND schema_name = 'main'").fetchall()]
-    since = 0
-    if _META in names:
-        found = con.raw_sql(f"SELECT value FROM ws.main.{_META} WHERE key = "
-                            f"'{_records.SINCE}'").fetchall()
-        since = json.loads(found[0][0]) if found else 0
+    since = _records_since(con, f"ws.main.{_META}") if _META in names else 0
     appended = _records.files(parts, since)
     for name in sorted(set(names) | set(appended)):
         scans = ([f'SELECT * FROM ws.main."{name}"'] if name in names else []) + (
@@ -500,10 +496,11 @@ def _new_rows(kind: str, frame: pd.DataFrame, as_of, old, pending=()) -> pd.Data
                                      "workspace", n, clash.limit(5).execute())])
     if key and pending:
         every = pd.concat([*(p[key] for p in pending), clean[key]], ignore_index=True)
-        if n := int(every.duplicated().iloc[-len(clean):].sum()):
+        again = every.duplicated().to_numpy()[-len(clean):]
+        if again.any():
             raise DataError([Problem(kind, ", ".join(key), "duplicate key: already appended "
-                                     "in this recording", n, clean[key][every.duplicated(
-                                         ).iloc[-len(clean):].to_numpy()].head(5))])
+                                     "in this recording", int(again.sum()),
+                                     clean[key][again].head(5))])
     return clean if old is None else clean[list(old.columns)]
 
 
@@ -673,8 +670,11 @@ class _Recording:
                 raise RuntimeError(f"an append nested in this recording to {self.path} "
                                    "failed: nothing was committed")
             if kind is None and self.frames:
-                _records.write(self.path, {k: pd.concat(v, ignore_index=True)
-                                           for k, v in self.frames.items()}, self._to_parquet)
+                tables = {k: ibis.memtable(pd.concat(v, ignore_index=True))
+                          for k, v in self.frames.items()}  # typed as the file's rows are:
+                tables = {k: t if self.schemas[k] is None else t.cast(self.schemas[k])
+                          for k, t in tables.items()}
+                _records.write(self.path, tables, ibis.duckdb.connect().to_parquet)
         finally:
             self._lock.close()
 
@@ -697,22 +697,15 @@ class _Recording:
             self.schemas[kind] = None if old is None else old.schema()
         return len(clean)
 
-    def _to_parquet(self, rows: pd.DataFrame, file: Path) -> None:
-        table = ibis.memtable(rows)
-        schema = self.schemas[file.stem]
-        ibis.duckdb.connect().to_parquet(table if schema is None else table.cast(schema), file)
-
 
 def _fold(con, parts, *, fresh: bool) -> int:
     """Take the record ``parts`` not yet in the database of ``con`` into it (a fresh one
     supersedes them all); return the last part the database held before."""
-    if parts:
-        _ensure_meta(con)
-    meta = con.table(_META).execute() if _META in con.list_tables() else pd.DataFrame(
-        {"key": [], "value": []})
-    found = meta.value[meta.key == _records.SINCE]
-    since = 0 if fresh or found.empty else json.loads(found.iloc[0])
-    if not parts or parts[-1][0] <= since:
+    if not parts:
+        return 0
+    _ensure_meta(con)
+    since = 0 if fresh else _records_since(con, _META)
+    if parts[-1][0] <= since:
         return since
     versions = {}
     if not fresh:
@@ -725,6 +718,12 @@ def _fold(con, parts, *, fresh: bool) -> int:
             versions[f"version.{name}"] = f"records-{_records.last(parts, name, since)}"
     _set_meta(con, **{_records.SINCE: parts[-1][0]}, **versions)
     return since
+
+
+def _records_since(con, meta: str) -> int:
+    """The last record part that the database whose ``_meta`` table is ``meta`` holds."""
+    found = con.raw_sql(f"SELECT value FROM {meta} WHERE key = '{_records.SINCE}'").fetchall()
+    return json.loads(found[0][0]) if found else 0
 
 
 def _locked(path: Path):

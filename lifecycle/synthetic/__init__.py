@@ -66,8 +66,8 @@ from .customers import _BGNBD, _GG, _ISSUES
 from .customers import _DISPOSABLE as _DISPOSABLE  # the tests check the dirty e-mails by them
 from .customers import _EMAIL_ISSUES as _EMAIL_ISSUES
 
-__all__ = ["PART_SIZE", "TABLE_NAMES", "Demo", "Part", "Truth", "generate", "join", "n_parts", "part",
-           "truth"]
+__all__ = ["PART_SIZE", "TABLE_NAMES", "Demo", "Part", "Truth", "generate", "join", "n_parts",
+           "part", "truth", "write_parts"]
 
 TABLE_NAMES = ("customers", "transactions", "products", "events", "touchpoints", "messages",
                "consents", "feedback", "subscriptions", "contact_history", "campaigns",
@@ -211,8 +211,8 @@ def generate(n_customers: int = 50_000, *, as_of=AS_OF, years: float = 2.0,
     -----
     More than ``part_size`` customers are made in parts of at most that many, each with random
     streams of its own, and joined (:func:`part`, :func:`join`); up to that size the demo is
-    one part, the same for a given seed as before parts existed. ``Workspace.demo`` writes a large demo part by part
-    instead of holding it in memory.
+    one part, the same for a given seed as before parts existed. ``Workspace.demo`` writes a
+    large demo part by part instead of holding it in memory.
 
     Examples
     --------
@@ -307,14 +307,16 @@ def write_parts(n_customers: int, folder, *, as_of=AS_OF, years: float = 2.0,
             yield k, pickle.loads((folder / f"_pieces_{k}.pickle").read_bytes())
     finally:
         for job, log in jobs:
-            if job.poll() is None:  # the caller stopped early
+            stopped = job.poll() is None  # the caller stopped early: not the worker's fault
+            if stopped:
                 job.kill()
             job.wait()
             log.seek(0)
             error = log.read()
             log.close()
-            if job.returncode and job.returncode != -9:
-                raise RuntimeError(f"a demo worker failed:\n{error[-2000:]}")
+            if job.returncode and not stopped:  # an error, or killed from outside (memory)
+                raise RuntimeError(f"a demo worker failed (exit {job.returncode}):\n"
+                                   f"{error[-2000:]}")
 
 
 def _report_parts(job, done: queue.Queue) -> None:

@@ -184,17 +184,30 @@ def _condition(s: ir.Table, rule, event_type_col: str) -> ir.BooleanValue:
 
 
 def _event_counts(s: ir.Table, rules: pd.DataFrame, start, cols: dict) -> ir.Table:
-    """Per person: whether a customer, and each event / visit rule's count in the window."""
-    in_window = s[cols["ts_col"]] >= start
-    counts = {}
-    for i, rule in rules.iterrows():
-        cond = in_window & _condition(s, rule, cols["event_type_col"])
-        if rule.measure == "events":
-            counts[f"_r{i}"] = s.count(where=cond)
-        elif rule.measure == "visits":
-            counts[f"_r{i}"] = s[cols["session_col"]].nunique(where=cond)
+    """Per person: whether a customer, and each event / visit rule's count in the window.
+
+    Only the window's events are counted, and sessions are derived on them alone: the
+    events of one anonymous id in the window are a run of consecutive events, so the gap rule
+    splits them as it would in the whole history, and each rule counts the same distinct
+    sessions. Deriving sessions sorts its input, so this keeps that sort to the window.
+    """
     own = s[cols["customer_col"]].cast("string") == s.person_id
-    return s.group_by("person_id").aggregate(_customer=own.coalesce(False).any(), **counts)
+    people = s.group_by("person_id").aggregate(_customer=own.coalesce(False).any())
+    counted = rules[rules.measure.isin(["events", "visits"])]
+    if counted.empty:
+        return people
+    w = s.filter(s[cols["ts_col"]] >= start)
+    if (counted.measure == "visits").any():
+        w = sessionize(w, ts_col=cols["ts_col"], anonymous_col=cols["anonymous_col"],
+                       session_col=cols["session_col"], gap_minutes=cols["gap_minutes"])
+    counts = {}
+    for i, rule in counted.iterrows():
+        cond = _condition(w, rule, cols["event_type_col"])
+        counts[f"_r{i}"] = (w.count(where=cond) if rule.measure == "events"
+                            else w[cols["session_col"]].nunique(where=cond))
+    per = w.group_by(_p=w.person_id).aggregate(**counts)
+    j = people.left_join(per, people.person_id == per._p)
+    return j.drop("_p")
 
 
 def _purchase_days(tx: ir.Table, as_of, cols: dict) -> ir.Table:
@@ -212,9 +225,6 @@ def _stages(s: ir.Table, tx: ir.Table, *, as_of, window_days: float, rules: pd.D
     """The stage expression on stitched events ``s`` (with ``person_id``)."""
     end = end_of(pd.Timestamp(as_of))
     s = s.filter(s[cols["ts_col"]] < end)
-    if (rules.measure == "visits").any():
-        s = sessionize(s, ts_col=cols["ts_col"], anonymous_col=cols["anonymous_col"],
-                       session_col=cols["session_col"], gap_minutes=cols["gap_minutes"])
     ev = _event_counts(s, rules, end - pd.Timedelta(days=window_days), cols)
     pdays = _purchase_days(tx, as_of, cols)
     p = ev.outer_join(pdays, ev.person_id == pdays._c)

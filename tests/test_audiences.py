@@ -20,7 +20,7 @@ from lifecycle.audiences import (
     stages,
     transition_matrix,
 )
-from lifecycle.identity import stitch
+from lifecycle.identity import sessionize, stitch
 
 AS_OF = "2024-01-31"  # a date: its whole day; the 30-day window starts 2024-01-02 00:00
 
@@ -263,6 +263,32 @@ def test_every_person_gets_exactly_the_stage_of_the_first_matching_rule(rows, bu
     assert out.person_id.is_unique and out.stage.notna().all()
     assert dict(zip(out.person_id, zip(out.stage, out.rule, strict=True), strict=True)) == \
         _reference(ev, trans, rules, "2024-01-31")
+
+
+_WINDOW_START = pd.Timestamp("2024-01-02")  # of as_of 2024-01-31
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(-20, 20), st.sampled_from(["a1", "a2", "a3"]),
+                          st.sampled_from([None, None, "c1"]),
+                          st.sampled_from([None, None, None, "s1"])), min_size=1, max_size=20),
+       st.integers(1, 3))
+def test_visits_around_the_window_start_count_as_sessions_of_the_whole_history(rows, need):
+    """Sessions are derived on the window's events only; a session that began before the
+    window and one that ended just before it count as they would on the whole history."""
+    ev = pd.DataFrame(rows, columns=["minute", "anonymous_id", "customer_id", "session_id"])
+    ev = ev.assign(ts=_WINDOW_START + pd.to_timedelta(ev.pop("minute") * 7, unit="min"),
+                   event_type="login")
+    rules = [{"precedence": 1, "stage": "think", "rule": "visits", "measure": "visits",
+              "min_count": need},
+             {"precedence": 2, "stage": "see", "rule": "all", "measure": "reach"}]
+    out = stages(ev, ev.head(0)[["customer_id", "ts"]].assign(amount=0.0), as_of="2024-01-31",
+                 rules=rules)
+    whole = sessionize(stitch(ev, as_of="2024-01-31"))
+    win = whole[whole.ts >= _WINDOW_START]
+    expected = {p: "think" if win[win.person_id == p].session_id.nunique() >= need else "see"
+                for p in whole.person_id.unique()}
+    assert dict(zip(out.person_id, out.stage, strict=True)) == expected
 
 
 # -- the demo data -----------------------------------------------------------------------------

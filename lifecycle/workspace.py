@@ -49,6 +49,7 @@ __all__ = ["Workspace", "default_path"]
 _META, _QUALITY = "_meta", "_quality"
 _QUIET = "SET enable_progress_bar = false"  # DuckDB draws one on stdout for a long query
 _ENV = "LIFECYCLE_WORKSPACE"
+_MEMORY_ENV = "LIFECYCLE_MEMORY_LIMIT"
 _DUCKDB_MAGIC = (8, b"DUCK")  # offset and bytes of a DuckDB file's header
 _OPEN_WRITES = threading.local()  # this thread's open write transactions, by file
 
@@ -448,9 +449,7 @@ def _build_demo(ws: Workspace, n: int, *, years: float, random_state: int, progr
                            disable=not progress))
         as_of = synthetic.AS_OF
         with ws._writing(fresh=True) as con:
-            # a third of the memory, rows in any order: DuckDB then streams and spills
-            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 3 // 2**20
-            con.raw_sql(f"SET memory_limit = '{memory}MB'; SET preserve_insertion_order = false")
+            con.raw_sql("SET preserve_insertion_order = false")  # DuckDB streams and spills
             _ensure_meta(con)
             _set_meta(con, as_of=str(as_of), **meta)
             for kind in synthetic.TABLE_NAMES:  # DuckDB reads and validates each whole table
@@ -466,12 +465,37 @@ def _build_demo(ws: Workspace, n: int, *, years: float, random_state: int, progr
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _memory_limit() -> str:
+    """DuckDB's memory cap: ``LIFECYCLE_MEMORY_LIMIT`` (as DuckDB writes sizes, ``"6GB"``),
+    else a third of this machine's memory. DuckDB's own default, 80 %, leaves too little for
+    Python and for a second process (a dashboard beside a notebook); under the cap, DuckDB
+    spills large sorts, joins and aggregates to disk."""
+    given = os.environ.get(_MEMORY_ENV, "").strip()
+    if given:
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", given, flags=re.IGNORECASE):
+            raise ValueError(f"{_MEMORY_ENV}={given!r} is not a size such as 6GB or 800MB")
+        return given
+    return f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 3 // 2**20}MB"
+
+
+def _settings(con, *, spill: bool = False) -> None:
+    """Quiet, capped (:func:`_memory_limit`) and, with ``spill``, spilling to a folder of its
+    own in the system's temporary folder (``TMPDIR``), which DuckDB makes when it needs it and
+    removes when the connection closes. Without one an in-memory connection spills to
+    ``.tmp`` in the current folder, shared by every process started there."""
+    con.raw_sql(f"{_QUIET}; SET memory_limit = '{_memory_limit()}'")
+    if spill:
+        folder = Path(tempfile.gettempdir()) / f"lifecycle-spill-{os.getpid()}-{uuid.uuid4().hex}"
+        con.raw_sql(f"SET temp_directory = '{_quote(folder)}'")
+
+
 def _reader(path: Path, parts) -> tuple:
     """A read-only connection to the file at ``path`` and the run-record ``parts`` beside it:
     every table a view, a record table the file's rows and its parts' (see
     :mod:`lifecycle._records`). Returns it and the last part the file holds already."""
     con = ibis.duckdb.connect()
-    con.raw_sql(f"ATTACH '{_quote(path)}' AS ws (READ_ONLY); {_QUIET}")
+    _settings(con, spill=True)
+    con.raw_sql(f"ATTACH '{_quote(path)}' AS ws (READ_ONLY)")
     names = [row[0] for row in con.raw_sql(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ws' "
         "AND schema_name = 'main'").fetchall()]
@@ -610,7 +634,7 @@ class _FileWrite:
             if self.mode is not None and not self.fresh:
                 _private_copy(self.path, self.tmp)
             self.con = ibis.duckdb.connect(self.tmp)
-            self.con.raw_sql(_QUIET)
+            _settings(self.con)  # spills to the file's own <tmp>.tmp folder
             self.folded = _fold(self.con, _records.committed(self.path), fresh=self.fresh)
         except BaseException:
             self._release()

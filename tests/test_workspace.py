@@ -1,8 +1,10 @@
 import multiprocessing as mp
 import os
 import queue
+import tempfile
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
 import ibis
 import pandas as pd
@@ -243,6 +245,28 @@ def test_any_ibis_connection():
     ws = Workspace.connect(ibis.duckdb.connect())
     ws.load("customers", customers(), as_of=AS_OF)
     assert ws.tables() == ["customers"]
+
+
+def test_readers_are_capped_and_spill_to_folders_of_their_own(ws, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIFECYCLE_MEMORY_LIMIT", "32MB")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ws.load("customers", customers())
+    a, b = Workspace.open(ws.path).con, Workspace.open(ws.path).con
+
+    def setting(con, name):
+        return con.raw_sql(f"SELECT current_setting('{name}')").fetchone()[0]
+
+    assert setting(a, "memory_limit") == "30.5 MiB"
+    spill = Path(setting(a, "temp_directory"))
+    assert spill.parent == tmp_path and spill != Path(setting(b, "temp_directory"))
+    big = a.raw_sql("SELECT count(*) FROM (SELECT random() AS x, range AS y FROM range(5000000) "
+                    "ORDER BY x)").fetchone()[0]  # some 80 MB sorted under a 32 MB cap
+    assert big == 5_000_000 and spill.is_dir()
+    a.disconnect()
+    assert not spill.exists()
+    monkeypatch.setenv("LIFECYCLE_MEMORY_LIMIT", "plenty")
+    with pytest.raises(ValueError, match="LIFECYCLE_MEMORY_LIMIT='plenty' is not a size"):
+        Workspace.open(ws.path).tables()
 
 
 def test_reader_keeps_its_version_until_it_asks_again(ws):

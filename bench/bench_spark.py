@@ -24,7 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import ibis
 import pandas as pd
+
+from lifecycle import Workspace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_scale import STEPS
@@ -88,12 +91,14 @@ def _compare(duck: pd.DataFrame | None, spark: pd.DataFrame | None) -> str:
     if list(a.columns) != list(b.columns):
         return f"DIFFER: columns {list(a.columns)} against {list(b.columns)}"
     keys = _keys(a)
+    if not keys and len(a) != len(b):
+        return f"DIFFER: {len(a):,} rows against {len(b):,}"
     rows = (a[keys].astype(str).value_counts(dropna=False)
             .sub(b[keys].astype(str).value_counts(dropna=False), fill_value=0)
-            if keys else pd.Series([len(a) - len(b)]))
+            if keys else pd.Series(dtype=float))
     if rows.any():
         def examples(side):
-            return "; ".join(" ".join(map(str, k))[:160] for k in side.index[:2]) if keys else ""
+            return "; ".join(" ".join(map(str, k))[:160] for k in side.index[:2])
         return (f"DIFFER: {int(rows[rows > 0].sum()):,} of {len(a):,} rows only on DuckDB "
                 f"(e.g. {examples(rows[rows > 0])}), {int(-rows[rows < 0].sum()):,} of "
                 f"{len(b):,} only on Spark (e.g. {examples(rows[rows < 0])})")
@@ -123,9 +128,6 @@ def main(argv=None) -> None:
     parser.add_argument("--partitions", type=int, default=16,
                         help="spark.sql.shuffle.partitions")
     args = parser.parse_args(argv)
-
-    from lifecycle import Workspace
-
     folder = Path(args.folder)
     path = Path(args.workspace) if args.workspace else folder / f"demo-{args.customers}.duckdb"
     duck = Workspace.demo(path, n_customers=args.customers, random_state=0)
@@ -138,10 +140,6 @@ def main(argv=None) -> None:
 
 
 def _bench(args, duck, files: dict, session) -> None:
-    import ibis
-
-    from lifecycle import Workspace
-
     spark = Workspace.connect(ibis.pyspark.connect(session))
     print(f"loading {duck.path.name} into local Spark (validated there):", flush=True)
     for name, file in files.items():
